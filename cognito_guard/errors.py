@@ -1,0 +1,181 @@
+"""The error taxonomy: every failure cognito_guard reports is one of these.
+
+Each class carries a stable machine-readable ``code`` (for logs, metrics and JSON answers) and the HTTP status an
+adapter should answer with. Messages never contain the token or a secret.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AlgorithmError",
+    "AudienceError",
+    "AuthorizationError",
+    "ClaimError",
+    "ClientIdError",
+    "CognitoGuardError",
+    "ConfigurationError",
+    "ExpiredTokenError",
+    "IssuedInFutureError",
+    "IssuerError",
+    "KeyNotFoundError",
+    "KeysUnavailableError",
+    "MalformedTokenError",
+    "MissingGroupError",
+    "MissingScopeError",
+    "NotYetValidError",
+    "RoleNotAllowedError",
+    "SignatureError",
+    "TokenError",
+    "TokenUseError",
+]
+
+
+class CognitoGuardError(Exception):
+    """Base class of every cognito_guard error."""
+
+    code: ClassVar[str] = "error"
+    status_code: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+# --- 401: the token is not acceptable -------------------------------------------------------------------------------
+
+
+class TokenError(CognitoGuardError):
+    """The token is not acceptable (answer 401)."""
+
+    code = "invalid_token"
+    status_code = 401
+
+
+class MalformedTokenError(TokenError):
+    """Not a compact JWS of three base64url parts with JSON object header and payload, or too long."""
+
+    code = "malformed_token"
+
+
+class AlgorithmError(TokenError):
+    """The header's ``alg`` is not allowed, does not fit the key, or the header asks for something unsupported."""
+
+    code = "invalid_algorithm"
+
+
+class KeyNotFoundError(TokenError):
+    """The header's ``kid`` is not in the pool's key set (even after a rate-limited refresh)."""
+
+    code = "key_not_found"
+
+
+class SignatureError(TokenError):
+    """The signature does not verify with the pool's key."""
+
+    code = "invalid_signature"
+
+
+class ClaimError(TokenError):
+    """A required claim is missing, or a standard claim has the wrong JSON type."""
+
+    code = "invalid_claim"
+
+
+class ExpiredTokenError(TokenError):
+    """``exp`` has passed (beyond the leeway)."""
+
+    code = "token_expired"
+
+
+class NotYetValidError(TokenError):
+    """``nbf`` is still in the future (beyond the leeway)."""
+
+    code = "token_not_yet_valid"
+
+
+class IssuedInFutureError(TokenError):
+    """``iat`` is in the future (beyond the leeway)."""
+
+    code = "token_issued_in_future"
+
+
+class IssuerError(TokenError):
+    """``iss`` is not one of the configured user pools."""
+
+    code = "invalid_issuer"
+
+
+class TokenUseError(TokenError):
+    """``token_use`` is not "id"/"access", or not the kind this verifier accepts."""
+
+    code = "invalid_token_use"
+
+
+class ClientIdError(TokenError):
+    """The ID token's ``aud`` / access token's ``client_id`` is not an accepted app client."""
+
+    code = "client_not_allowed"
+
+
+class AudienceError(TokenError):
+    """The access token's ``aud`` (resource binding) does not name the required audience."""
+
+    code = "invalid_audience"
+
+
+# --- 403: valid token, not allowed ---------------------------------------------------------------------------------
+
+
+class AuthorizationError(CognitoGuardError):
+    """The token is valid but does not grant what is required (answer 403)."""
+
+    code = "denied"
+    status_code = 403
+
+
+class MissingScopeError(AuthorizationError):
+    """A required OAuth scope is missing."""
+
+    code = "missing_scope"
+
+    def __init__(self, message: str, *, required: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.required = required
+
+
+class MissingGroupError(AuthorizationError):
+    """The user is not in a required group."""
+
+    code = "missing_group"
+
+
+class RoleNotAllowedError(AuthorizationError):
+    """The token's role does not satisfy the requirement."""
+
+    code = "role_not_allowed"
+
+
+# --- 503 and configuration -----------------------------------------------------------------------------------------
+
+
+class KeysUnavailableError(CognitoGuardError):
+    """No usable signing keys: the JWKS could not be fetched and nothing usable is cached (answer 503)."""
+
+    code = "keys_unavailable"
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConfigurationError(CognitoGuardError, ValueError):
+    """Settings are invalid; raised at construction, never while verifying a token."""
+
+    code = "configuration_error"
+    status_code = 500

@@ -1,0 +1,495 @@
+"""CognitoVerifier: parse -> pick pool by ``iss`` -> key -> signature -> claims -> :class:`Claims`.
+
+Every check lives here once; ``verify`` (async) and ``verify_sync`` share it and differ only in how a missing key is
+fetched. A bounded cache of verified results lets a repeated token skip the signature check, never the time or
+policy checks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Union
+
+import httpx
+
+from . import _token
+from .claims import Claims, freeze
+from .errors import (
+    AlgorithmError,
+    AudienceError,
+    ClaimError,
+    ClientIdError,
+    ConfigurationError,
+    ExpiredTokenError,
+    IssuedInFutureError,
+    IssuerError,
+    NotYetValidError,
+    SignatureError,
+    TokenUseError,
+)
+from .guards import Requirement
+from .jwks import JWKSCache, KeySet, SigningKey, StaticKeySet, check_key_url, load_jwks_file
+
+__all__ = ["CognitoVerifier", "TokenUse", "UserPool"]
+
+TokenUse = Literal["access", "id"]
+JWKSSource = Union[Mapping[str, Any], str, "os.PathLike[str]"]
+
+_REGION = r"[a-z]{2,4}(?:-[a-z]+)+-\d+"
+_POOL_ID = re.compile(rf"({_REGION})_[0-9A-Za-z]+")
+_CUSTOM_POOL_ID = re.compile(r"[0-9A-Za-z_-]+")
+_MISSING: Any = object()
+
+# Standard claims and the JSON type each must have when present (float: any finite number). A wrong type is a
+# ClaimError, never a crash further down.
+_CLAIM_KINDS: dict[str, type] = {
+    **dict.fromkeys(
+        (
+            "iss",
+            "sub",
+            "token_use",
+            "client_id",
+            "username",
+            "cognito:username",
+            "scope",
+            "jti",
+            "origin_jti",
+            "event_id",
+            "cognito:preferred_role",
+            "nonce",
+            "at_hash",
+        ),
+        str,
+    ),
+    **dict.fromkeys(("exp", "iat", "nbf", "auth_time"), float),
+    **dict.fromkeys(("cognito:groups", "cognito:roles"), list),
+}
+
+
+def _is_number(value: object) -> bool:
+    # bool is an int subclass; a float may be inf/nan (json reads 1e999 as inf): neither is a time.
+    return type(value) is int or (isinstance(value, float) and math.isfinite(value))
+
+
+def _is_string_list(value: object) -> bool:
+    return type(value) is list and _all_strings(value)
+
+
+def _all_strings(items: list[Any]) -> bool:
+    try:
+        "".join(items)  # C-speed type check of every item: join refuses anything but str
+    except TypeError:
+        return False
+    return True
+
+
+def _client_ids(value: str | Iterable[str] | None, what: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    items = (value,) if isinstance(value, str) else tuple(value)
+    if not items or not all(isinstance(item, str) and item for item in items):
+        raise ConfigurationError(f"{what} must be a non-empty string, a non-empty list of them, or None to opt out")
+    return frozenset(items)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserPool:
+    """One user pool a verifier accepts tokens from (see :meth:`CognitoVerifier.for_pools`).
+
+    ``client_id`` and ``token_use`` are required: ``None`` is the explicit opt-out ("any client", "either kind").
+    ``issuer`` overrides the Cognito issuer (emulators, local stand-ins); ``jwks_uri`` overrides
+    ``{issuer}/.well-known/jwks.json``; ``jwks`` preloads keys (a JWKS dict or a path to a JWKS file) so no network is
+    used. ``audience`` requires an access token's ``aud`` (resource binding) to name one of these values.
+    """
+
+    user_pool_id: str
+    client_id: str | Sequence[str] | None
+    token_use: TokenUse | None
+    issuer: str | None = None
+    jwks_uri: str | None = None
+    jwks: JWKSSource | None = None
+    audience: str | Sequence[str] | None = None
+
+
+class _Pool(NamedTuple):
+    """A user pool after validation: what the hot path reads."""
+
+    issuers: tuple[str, ...]
+    client_ids: frozenset[str] | None
+    token_use: str | None
+    audience: frozenset[str] | None
+    key_set: KeySet
+
+
+# A result-cache entry: (claims, key set, kid, key, not_before, not_after). It stays valid while the key set still
+# maps kid to that very key object and not_before <= now < not_after. Plain tuples: this is the hot path.
+_Verified = tuple[Claims, KeySet, str, SigningKey, float, float]
+# A parsed, not yet trusted token: (header, payload, signing input, signature segment, pool).
+_Parsed = tuple[_token.Header, dict[str, Any], bytes, bytes, _Pool]
+
+
+class CognitoVerifier:
+    """Verifies Amazon Cognito ID and access tokens completely and returns their :class:`Claims`.
+
+    Required keywords: ``user_pool_id`` (``{region}_{id}``), ``client_id`` (one id, a list, or ``None`` to accept any
+    client) and ``token_use`` (``"access"``, ``"id"`` or ``None`` for either).
+
+    Options: ``issuer``/``jwks_uri``/``jwks``/``audience`` as in :class:`UserPool`; ``leeway`` seconds of clock skew
+    allowed on ``exp``/``iat``/``nbf`` (default 0); ``scopes`` all required, ``groups`` any one required (failures
+    raise :class:`~cognito_guard.errors.AuthorizationError`); ``algorithms`` allowed (default ``("RS256",)``, the only
+    one Cognito uses); ``max_token_length`` in characters (default 32 KiB); ``cache_size`` verified results kept
+    (default 10 000, 0 disables); ``jwks_cache`` to share keys between verifiers, or ``http_client`` /
+    ``async_http_client`` to fetch with your own httpx clients; ``clock`` returning Unix seconds (tests).
+
+    If neither ``jwks`` nor ``jwks_uri`` is given and ``COGNITO_JWKS_FILE`` is set, keys are read from that file.
+
+    Raises :class:`~cognito_guard.errors.ConfigurationError` on bad settings.
+    """
+
+    def __init__(
+        self,
+        *,
+        user_pool_id: str,
+        client_id: str | Sequence[str] | None,
+        token_use: TokenUse | None,
+        issuer: str | None = None,
+        jwks_uri: str | None = None,
+        jwks: JWKSSource | None = None,
+        audience: str | Sequence[str] | None = None,
+        leeway: float = 0,
+        scopes: str | Iterable[str] | None = None,
+        groups: str | Iterable[str] | None = None,
+        algorithms: Iterable[str] = ("RS256",),
+        max_token_length: int = 32 * 1024,
+        cache_size: int = 10_000,
+        jwks_cache: JWKSCache | None = None,
+        http_client: httpx.Client | None = None,
+        async_http_client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        pool = UserPool(
+            user_pool_id=user_pool_id,
+            client_id=client_id,
+            token_use=token_use,
+            issuer=issuer,
+            jwks_uri=jwks_uri,
+            jwks=jwks,
+            audience=audience,
+        )
+        self._setup(
+            [pool],
+            leeway=leeway,
+            requirement=Requirement.build(scopes=scopes, groups=groups),
+            algorithms=algorithms,
+            max_token_length=max_token_length,
+            cache_size=cache_size,
+            jwks_cache=jwks_cache,
+            http_client=http_client,
+            async_http_client=async_http_client,
+            clock=clock,
+        )
+
+    @classmethod
+    def for_pools(
+        cls,
+        pools: Sequence[UserPool],
+        *,
+        leeway: float = 0,
+        scopes: str | Iterable[str] | None = None,
+        groups: str | Iterable[str] | None = None,
+        algorithms: Iterable[str] = ("RS256",),
+        max_token_length: int = 32 * 1024,
+        cache_size: int = 10_000,
+        jwks_cache: JWKSCache | None = None,
+        http_client: httpx.Client | None = None,
+        async_http_client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> CognitoVerifier:
+        """A verifier accepting several user pools / client lists; each token's pool is chosen by exact ``iss``."""
+        self = cls.__new__(cls)
+        self._setup(
+            pools,
+            leeway=leeway,
+            requirement=Requirement.build(scopes=scopes, groups=groups),
+            algorithms=algorithms,
+            max_token_length=max_token_length,
+            cache_size=cache_size,
+            jwks_cache=jwks_cache,
+            http_client=http_client,
+            async_http_client=async_http_client,
+            clock=clock,
+        )
+        return self
+
+    def _setup(
+        self,
+        pools: Sequence[UserPool],
+        *,
+        leeway: float,
+        requirement: Requirement,
+        algorithms: Iterable[str],
+        max_token_length: int,
+        cache_size: int,
+        jwks_cache: JWKSCache | None,
+        http_client: httpx.Client | None,
+        async_http_client: httpx.AsyncClient | None,
+        clock: Callable[[], float],
+    ) -> None:
+        if not _is_number(leeway) or leeway < 0:
+            raise ConfigurationError("leeway must be a non-negative number of seconds")
+        if isinstance(algorithms, str):
+            algorithms = (algorithms,)
+        self._algorithms = frozenset(algorithms)
+        if not self._algorithms or any(alg.startswith("HS") or alg == "none" for alg in self._algorithms):
+            raise ConfigurationError("algorithms must be public-key JWS algorithms such as 'RS256'")
+        if max_token_length < 16 or cache_size < 0:
+            raise ConfigurationError("max_token_length must be at least 16 and cache_size not negative")
+        if jwks_cache is not None and (http_client is not None or async_http_client is not None):
+            raise ConfigurationError("pass HTTP clients to the JWKSCache, not next to it")
+        if not pools:
+            raise ConfigurationError("at least one user pool is required")
+        self._owns_jwks_cache = jwks_cache is None
+        self._jwks_cache = jwks_cache or JWKSCache(
+            http_client=http_client, async_http_client=async_http_client, clock=clock
+        )
+        self._leeway = float(leeway)
+        self._requirement: Requirement | None = requirement or None
+        self._max_token_length = max_token_length
+        self._clock = clock
+        self._cache_size = cache_size
+        self._results: OrderedDict[str, _Verified] = OrderedDict()
+        self._headers: dict[bytes, _token.Header] = {}
+        self._pools: dict[str, _Pool] = {}
+        for config in pools:
+            pool = self._build_pool(config)
+            for issuer in pool.issuers:
+                if issuer in self._pools:
+                    raise ConfigurationError(f"issuer {issuer!r} is configured twice")
+                self._pools[issuer] = pool
+
+    def _build_pool(self, config: UserPool) -> _Pool:
+        if not isinstance(config, UserPool):
+            raise ConfigurationError("pools must be UserPool instances")
+        pool_id = config.user_pool_id
+        if not isinstance(pool_id, str):
+            raise ConfigurationError("user_pool_id must be a string")
+        if config.token_use not in ("access", "id", None):
+            raise ConfigurationError("token_use must be 'access', 'id' or None (either)")
+        client_ids = _client_ids(config.client_id, "client_id")
+        audience = _client_ids(config.audience, "audience")
+        if config.issuer is not None:
+            if not _CUSTOM_POOL_ID.fullmatch(pool_id):
+                raise ConfigurationError("user_pool_id must be made of letters, digits, '-' and '_'")
+            check_key_url(config.issuer, "issuer")
+            issuers: tuple[str, ...] = (config.issuer.rstrip("/"),)
+        else:
+            match = _POOL_ID.fullmatch(pool_id)
+            if match is None:
+                raise ConfigurationError(
+                    f"user_pool_id {pool_id!r} is not a Cognito user pool id such as 'us-east-1_Abc123XYZ'"
+                )
+            region = match.group(1)
+            issuers = (
+                f"https://cognito-idp.{region}.amazonaws.com/{pool_id}",
+                f"https://issuer-cognito-idp.{region}.amazonaws.com/{pool_id}",
+            )
+        key_set = self._key_set(config, issuers[0])
+        return _Pool(issuers, client_ids, config.token_use, audience, key_set)
+
+    def _key_set(self, config: UserPool, issuer: str) -> KeySet:
+        jwks = config.jwks
+        if jwks is None and config.jwks_uri is None and os.environ.get("COGNITO_JWKS_FILE"):
+            jwks = os.environ["COGNITO_JWKS_FILE"]
+        if jwks is not None:
+            if config.jwks_uri is not None:
+                raise ConfigurationError("pass either jwks (preloaded keys) or jwks_uri, not both")
+            if isinstance(jwks, Mapping):
+                return StaticKeySet(jwks)
+            return StaticKeySet(load_jwks_file(jwks), source=f"JWKS file {os.fspath(jwks)!r}")
+        uri = config.jwks_uri or f"{issuer}/.well-known/jwks.json"
+        return self._jwks_cache.key_set(uri)
+
+    # -- public API ---------------------------------------------------------------------------------------------------
+    @property
+    def issuers(self) -> tuple[str, ...]:
+        """Every issuer this verifier accepts."""
+        return tuple(self._pools)
+
+    async def verify(self, token: object) -> Claims:
+        """Verify ``token`` and return its claims; fetches keys without blocking the event loop.
+
+        Raises :class:`TokenError` (401), :class:`AuthorizationError` (403) or :class:`KeysUnavailableError` (503).
+        """
+        now = self._clock()
+        claims = self._cached(token, now)
+        if claims is not None:
+            return claims
+        parsed = self._parse(token)
+        key_set, kid = parsed[4].key_set, parsed[0].kid
+        key = key_set.lookup(kid, now)
+        if key is None:
+            key = await key_set.get_key(kid)
+            now = self._clock()
+        return self._check(token, parsed, key, now)  # type: ignore[arg-type]
+
+    def verify_sync(self, token: object) -> Claims:
+        """Verify ``token`` and return its claims, for synchronous code (no event loop needed).
+
+        Raises :class:`TokenError` (401), :class:`AuthorizationError` (403) or :class:`KeysUnavailableError` (503).
+        """
+        now = self._clock()
+        claims = self._cached(token, now)
+        if claims is not None:
+            return claims
+        parsed = self._parse(token)
+        key_set, kid = parsed[4].key_set, parsed[0].kid
+        key = key_set.lookup(kid, now)
+        if key is None:
+            key = key_set.get_key_sync(kid)
+            now = self._clock()
+        return self._check(token, parsed, key, now)  # type: ignore[arg-type]
+
+    async def warm_up(self) -> None:
+        """Fetch every pool's keys now (call at application start); raises KeysUnavailableError on failure."""
+        for key_set in self._key_sets():
+            await key_set.warm_up()
+
+    def warm_up_sync(self) -> None:
+        """Synchronous :meth:`warm_up`."""
+        for key_set in self._key_sets():
+            key_set.warm_up_sync()
+
+    def _key_sets(self) -> list[KeySet]:
+        return list({id(pool.key_set): pool.key_set for pool in self._pools.values()}.values())
+
+    def close(self) -> None:
+        """Close the HTTP clients this verifier created."""
+        if self._owns_jwks_cache:
+            self._jwks_cache.close()
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients this verifier created (async ones included)."""
+        if self._owns_jwks_cache:
+            await self._jwks_cache.aclose()
+
+    # -- the checks (hot path: plain tuples and local names, measured by benchmarks/verify.py) -----------------------
+    def _cached(self, token: object, now: float) -> Claims | None:
+        """The claims of an earlier verification of this exact token, if it is still valid now."""
+        entry = self._results.get(token) if type(token) is str else None
+        if entry is None:
+            return None
+        claims, key_set, kid, key, not_before, not_after = entry
+        if not_before <= now < not_after and key_set.lookup(kid, now) is key:
+            if self._requirement is not None:
+                self._requirement.check(claims)
+            return claims
+        # Expired, or its key left the set (or the set is due for a refresh): verify from scratch.
+        self._results.pop(token, None)  # type: ignore[call-overload]
+        return None
+
+    def _parse(self, token: object) -> _Parsed:
+        """Take the token apart and choose its pool by ``iss``; nothing is trusted yet."""
+        header_segment, payload_segment, signature_segment, signing_input = _token.split(token, self._max_token_length)
+        header = self._headers.get(header_segment)
+        if header is None:
+            header = _token.parse_header(header_segment, self._algorithms)
+            if len(self._headers) >= 256:  # a pool has two keys: many distinct headers means junk; start over
+                self._headers.clear()
+            self._headers[header_segment] = header
+        payload = _token.decode_json_object(payload_segment, "payload")
+        issuer = payload.get("iss")
+        pool = self._pools.get(issuer) if type(issuer) is str else None
+        if pool is None:
+            raise IssuerError("token issuer is not an accepted user pool")
+        return header, payload, signing_input, signature_segment, pool
+
+    def _check(self, token: str, parsed: _Parsed, key: SigningKey, now: float) -> Claims:
+        """Signature, then claims; cache and return the result."""
+        header, payload, signing_input, signature_segment, pool = parsed
+        alg = header.alg
+        if alg not in key.algorithms:
+            raise AlgorithmError("token algorithm does not fit the signing key")
+        if not key.verify(alg, signing_input, _token.b64url_decode(signature_segment)):
+            raise SignatureError("token signature is invalid")
+        not_before, not_after = self._check_claims(payload, pool, now)
+        claims = Claims.from_frozen(payload)
+        if self._cache_size:
+            results = self._results
+            if len(results) >= self._cache_size:
+                with contextlib.suppress(KeyError):  # emptied by another thread meanwhile
+                    results.popitem(last=False)
+            results[token] = (claims, pool.key_set, header.kid, key, not_before, not_after)
+        if self._requirement is not None:
+            self._requirement.check(claims)
+        return claims
+
+    def _check_claims(self, payload: dict[str, Any], pool: _Pool, now: float) -> tuple[float, float]:
+        """Check the verified payload; return the window ``(not_before, not_after)`` in which it stays valid.
+
+        Arrays and objects are frozen on the way (Claims are shared through the result cache).
+        """
+        for name, value in payload.items():
+            if type(value) is str:  # most claims: nothing more to look at
+                continue
+            kind = _CLAIM_KINDS.get(name)
+            if kind is None:
+                if type(value) is list or type(value) is dict:
+                    payload[name] = freeze(value)
+            elif kind is float:
+                # bool is an int subclass; json reads 1e999 as inf and accepts NaN: none of them is a time.
+                if type(value) is not int and not (type(value) is float and math.isfinite(value)):
+                    raise ClaimError(f"claim {name!r} must be a number")
+            elif kind is list:
+                if type(value) is not list or not _all_strings(value):
+                    raise ClaimError(f"claim {name!r} must be an array of strings")
+                payload[name] = tuple(value)
+            else:
+                raise ClaimError(f"claim {name!r} must be a string")
+
+        get = payload.get
+        leeway = self._leeway
+        exp = get("exp")
+        iat = get("iat")
+        if exp is None or iat is None:
+            raise ClaimError("token lacks the required 'exp' or 'iat' claim")
+        if now >= exp + leeway:
+            raise ExpiredTokenError("token has expired")
+        if iat > now + leeway:
+            raise IssuedInFutureError("token is issued in the future")
+        nbf = get("nbf")
+        if nbf is not None and nbf > now + leeway:
+            raise NotYetValidError("token is not valid yet")
+        if not get("sub"):
+            raise ClaimError("token lacks the required 'sub' claim")
+
+        token_use = get("token_use")
+        if token_use != "access" and token_use != "id":
+            raise TokenUseError("token_use must be 'id' or 'access'")
+        if pool.token_use is not None and token_use != pool.token_use:
+            raise TokenUseError(f"{token_use} tokens are not accepted here, only {pool.token_use} tokens")
+        if token_use == "id":
+            client = get("aud")
+            if type(client) is not str:
+                raise ClaimError("ID token 'aud' must be a string")
+        else:
+            client = get("client_id")
+            if client is None:
+                raise ClaimError("access token lacks the 'client_id' claim")
+            if pool.audience is not None:
+                self._check_audience(get("aud"), pool.audience)
+        if pool.client_ids is not None and client not in pool.client_ids:
+            raise ClientIdError("token was issued to an app client that is not accepted here")
+        return max(iat, nbf or iat) - leeway, exp + leeway
+
+    @staticmethod
+    def _check_audience(aud: object, accepted: frozenset[str]) -> None:
+        values = (aud,) if isinstance(aud, str) else aud if _is_string_list(aud) else ()
+        if accepted.isdisjoint(values):  # type: ignore[arg-type]
+            raise AudienceError("access token 'aud' does not name an accepted audience")
