@@ -41,16 +41,16 @@ def b64url_decode(segment: bytes) -> bytes:
     padding = b""
     if remainder:
         if remainder == 1:
-            raise MalformedTokenError("token segment has an impossible base64url length")
+            raise MalformedTokenError("token segment is not valid base64url (impossible length)")
         if _VALUE[segment[-1]] & (0b1111 if remainder == 2 else 0b11):
-            raise MalformedTokenError("token segment is not canonical base64url")
+            raise MalformedTokenError("token segment is not valid base64url (stray bits in its last character)")
         padding = b"==" if remainder == 2 else b"="
     elif not segment:
         raise MalformedTokenError("token has an empty segment")
     try:
         return _a2b_strict(segment.translate(_TO_STANDARD) + padding)
     except binascii.Error:
-        raise MalformedTokenError("token segment is not base64url") from None
+        raise MalformedTokenError("token segment is not valid base64url") from None
 
 
 if sys.version_info >= (3, 11):
@@ -79,6 +79,8 @@ def split(token: object, max_length: int) -> tuple[bytes, bytes, bytes, bytes]:
         raise MalformedTokenError(f"token must be a str, not {type(token).__name__}")
     if len(token) > max_length:
         raise MalformedTokenError(f"token is longer than {max_length} characters")
+    if " " in token:
+        raise MalformedTokenError("token contains a space (pass the bare token, without a 'Bearer ' prefix)")
     try:
         data = token.encode("ascii")
     except UnicodeEncodeError:
