@@ -419,9 +419,14 @@ class RemoteKeySet:
         if task is None or task.done():
             task = loop.create_task(self._refresh_async())
             self._inflight[loop] = task
-            task.add_done_callback(lambda _: self._inflight.pop(loop, None))
+            task.add_done_callback(self._forget_inflight)
         # shield: a cancelled request must not cancel the fetch that other requests are waiting on
         await asyncio.shield(task)
+
+    def _forget_inflight(self, task: asyncio.Task[None]) -> None:
+        loop = task.get_loop()
+        if self._inflight.get(loop) is task:  # a newer fetch may already have taken its place
+            del self._inflight[loop]
 
     def _refresh_sync(self) -> None:
         self._begin_attempt()
