@@ -2,6 +2,7 @@
 
 from . import errors
 from .claims import Claims
+from .config import Settings, verifier_from_env
 from .errors import (
     AuthorizationError,
     CognitoGuardError,
@@ -9,7 +10,7 @@ from .errors import (
     KeysUnavailableError,
     TokenError,
 )
-from .guards import Requirement
+from .guards import Requirement, require
 from .jwks import JWKSCache
 from .verifier import CognitoVerifier, TokenUse, UserPool
 
@@ -24,8 +25,11 @@ __all__ = [
     "JWKSCache",
     "KeysUnavailableError",
     "Requirement",
+    "Settings",
     "TokenError",
     "TokenUse",
     "UserPool",
     "errors",
+    "require",
+    "verifier_from_env",
 ]
