@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from werkzeug.serving import make_server
@@ -20,10 +21,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_asgi(app: Any, *, lifespan: str = "on") -> Iterator[str]:
+def serve_asgi(app: Any, *, lifespan: Literal["auto", "on", "off"] = "on") -> Iterator[str]:
     """Run ``app`` under uvicorn on a free loopback port; yields the base URL (``http://127.0.0.1:PORT``)."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan=lifespan, log_level="warning", ws="websockets")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan=lifespan, log_level="warning", ws="websockets-sansio"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -46,6 +49,7 @@ def serve_asgi(app: Any, *, lifespan: str = "on") -> Iterator[str]:
 @contextlib.contextmanager
 def serve_wsgi(app: Any) -> Iterator[str]:
     """Run a WSGI ``app`` under werkzeug's threaded server on a free loopback port; yields the base URL."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log lines in test output
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
