@@ -12,19 +12,32 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from .errors import AlgorithmError, MalformedTokenError
 
-__all__ = ["Header", "b64url_decode", "b64url_encode", "decode_json_object", "parse_header", "split"]
+__all__ = [
+    "Header",
+    "b64url_decode",
+    "b64url_encode",
+    "decode",
+    "decode_json_object",
+    "parse_header",
+    "split",
+]
 
 _B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-# Value of each byte in the base64url alphabet; 0xFF marks a byte outside it.
-_VALUE = bytes(_B64URL.index(byte) if byte in _B64URL else 0xFF for byte in range(256))
-# Map base64url to standard base64 for binascii, and make the standard-only characters and '=' invalid, so that the
-# strict decoder rejects anything that is not base64url.
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+# The token is translated once from base64url to standard base64 (what binascii decodes), with the characters that
+# are standard-only ('+', '/') or padding ('=') made invalid ('!'), so the strict decoder refuses all non-base64url.
 _TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
-_STANDARD_SEGMENT = re.compile(rb"[A-Za-z0-9+/]+={0,2}")
+# Value of each byte of the standard alphabet; 0xFF marks a byte outside it.
+_VALUE = bytes(_B64.index(byte) if byte in _B64 else 0xFF for byte in range(256))
+# By segment length modulo 4: the padding that completes it, and the low bits its last character must leave zero.
+# A length of 1 modulo 4 is impossible: every bit counts as stray (0xFF also catches bytes outside the alphabet).
+_PADDING = (b"", b"", b"==", b"=")
+_STRAY_BITS = (0, 0xFF, 0b1111, 0b11)
+_SEGMENT = re.compile(rb"[A-Za-z0-9+/]+")
 _scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _JSON_WHITESPACE = " \t\n\r"
 
@@ -34,36 +47,42 @@ class Header(NamedTuple):
     kid: str
 
 
-def b64url_decode(segment: bytes) -> bytes:
-    """Decode one unpadded base64url segment, strictly: any other character, a length that cannot be base64, or
-    stray bits in the last character (another spelling of the same bytes) is a :class:`MalformedTokenError`."""
-    remainder = len(segment) & 3
-    padding = b""
-    if remainder:
-        if remainder == 1:
-            raise MalformedTokenError("token segment is not valid base64url (impossible length)")
-        if _VALUE[segment[-1]] & (0b1111 if remainder == 2 else 0b11):
-            raise MalformedTokenError("token segment is not valid base64url (stray bits in its last character)")
-        padding = b"==" if remainder == 2 else b"="
-    elif not segment:
+def _refuse_spelling(segment: bytes) -> NoReturn:
+    if not segment:
         raise MalformedTokenError("token has an empty segment")
-    try:
-        return _a2b_strict(segment.translate(_TO_STANDARD) + padding)
-    except binascii.Error:
-        raise MalformedTokenError("token segment is not valid base64url") from None
+    if len(segment) & 3 == 1:
+        raise MalformedTokenError("token segment is not valid base64url (impossible length)")
+    raise MalformedTokenError("token segment is not valid base64url (stray bits in its last character)")
 
 
 if sys.version_info >= (3, 11):
 
-    def _a2b_strict(data: bytes) -> bytes:
-        return binascii.a2b_base64(data, strict_mode=True)
+    def decode(segment: bytes) -> bytes:
+        """Decode one segment from :func:`split`, strictly: a character outside base64url, a length no encoder
+        produces, or stray bits in the last character (another spelling of the same bytes) is malformed."""
+        remainder = len(segment) & 3
+        if (_VALUE[segment[-1]] & _STRAY_BITS[remainder]) if segment else True:
+            _refuse_spelling(segment)
+        try:
+            return binascii.a2b_base64(segment + _PADDING[remainder], strict_mode=True)
+        except binascii.Error:
+            raise MalformedTokenError("token segment is not valid base64url") from None
 
 else:  # pragma: no cover - Python 3.10 has no strict mode: check the alphabet first
 
-    def _a2b_strict(data: bytes) -> bytes:
-        if _STANDARD_SEGMENT.fullmatch(data) is None:
-            raise binascii.Error("not base64")
-        return binascii.a2b_base64(data)
+    def decode(segment: bytes) -> bytes:
+        """Decode one segment from :func:`split` strictly (see the Python 3.11+ version)."""
+        remainder = len(segment) & 3
+        if (_VALUE[segment[-1]] & _STRAY_BITS[remainder]) if segment else True:
+            _refuse_spelling(segment)
+        if _SEGMENT.fullmatch(segment) is None:
+            raise MalformedTokenError("token segment is not valid base64url")
+        return binascii.a2b_base64(segment + _PADDING[remainder])
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode one unpadded base64url segment strictly (convenience for tools and tests; not the hot path)."""
+    return decode(segment.encode("ascii", "replace").translate(_TO_STANDARD))
 
 
 def b64url_encode(data: bytes) -> str:
@@ -71,21 +90,20 @@ def b64url_encode(data: bytes) -> str:
 
 
 def split(token: object, max_length: int) -> tuple[bytes, bytes, bytes, bytes]:
-    """Check the token's type and length (before any decoding) and split it.
+    """Check the token's type and length (before any decoding) and take it apart.
 
-    Returns ``(header, payload, signature, signing_input)`` as ASCII bytes; the segments are checked when decoded.
+    Returns ``(header, payload, signature, signing_input)``: the three segments translated to standard base64 for
+    :func:`decode` (which checks them), and the exact bytes the signature covers. Raises :class:`MalformedTokenError`.
     """
     if not isinstance(token, str):
         raise MalformedTokenError(f"token must be a str, not {type(token).__name__}")
     if len(token) > max_length:
         raise MalformedTokenError(f"token is longer than {max_length} characters")
-    if " " in token:
-        raise MalformedTokenError("token contains a space (pass the bare token, without a 'Bearer ' prefix)")
     try:
         data = token.encode("ascii")
     except UnicodeEncodeError:
         raise MalformedTokenError("token contains non-ASCII characters") from None
-    parts = data.split(b".")
+    parts = data.translate(_TO_STANDARD).split(b".")
     if len(parts) != 3:
         raise MalformedTokenError("token is not three base64url segments separated by dots")
     header, payload, signature = parts
@@ -93,9 +111,9 @@ def split(token: object, max_length: int) -> tuple[bytes, bytes, bytes, bytes]:
 
 
 def decode_json_object(segment: bytes, what: str) -> dict[str, Any]:
-    """Decode a base64url segment holding a JSON object; anything else is a :class:`MalformedTokenError`."""
+    """Decode a segment from :func:`split` holding a JSON object; anything else is a :class:`MalformedTokenError`."""
     try:
-        text = b64url_decode(segment).decode("utf-8")
+        text = decode(segment).decode("utf-8")
         try:
             # The C scanner without json.loads' Python wrappers: a measurable share of a cold verification.
             value, end = _scan_json(text, 0)
@@ -115,6 +133,8 @@ def parse_header(segment: bytes, algorithms: frozenset[str]) -> Header:
 
     ``jku``, ``x5u``, ``jwk`` and ``x5c`` are ignored on purpose: a token never gets to choose the key that checks it.
     """
+    if b" " in segment:
+        raise MalformedTokenError("token contains a space (pass the bare token, without a 'Bearer ' prefix)")
     header = decode_json_object(segment, "header")
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in algorithms:

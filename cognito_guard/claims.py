@@ -24,12 +24,27 @@ class _FrozenDict(dict[str, Any]):
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
 
 
-def freeze(value: Any) -> Any:
-    """JSON arrays become tuples and objects read-only dicts, all the way down."""
-    if isinstance(value, list):
-        return tuple(freeze(item) for item in value)
-    if isinstance(value, dict):
-        return _FrozenDict((key, freeze(item)) for key, item in value.items())
+_MAX_DEPTH = 32  # Cognito's claims are at most two levels deep; deeper nesting is junk, refused before it overflows
+
+
+def freeze(value: Any, depth: int = 0) -> Any:
+    """JSON arrays become tuples and objects read-only dicts, all the way down.
+
+    Raises ValueError for nesting deeper than 32 levels.
+    """
+    if type(value) is list:
+        try:
+            "".join(value)  # an array of strings, the common case (groups, roles): one C-level pass
+            return tuple(value)
+        except TypeError:
+            pass
+        if depth >= _MAX_DEPTH:
+            raise ValueError("claims are nested too deeply")
+        return tuple([freeze(item, depth + 1) for item in value])
+    if type(value) is dict:
+        if depth >= _MAX_DEPTH:
+            raise ValueError("claims are nested too deeply")
+        return _FrozenDict([(key, freeze(item, depth + 1)) for key, item in value.items()])
     return value
 
 
@@ -55,20 +70,27 @@ class Claims(Mapping[str, Any]):
     """
 
     __slots__ = ("__dict__", "_raw")
+    _raw: dict[str, Any]
 
     def __init__(self, claims: Mapping[str, Any]) -> None:
         raw = dict(claims)
         for key, value in raw.items():
-            if type(value) is list or type(value) is dict:
+            if isinstance(value, (list, dict)):
                 raw[key] = freeze(value)
-        self._raw = raw
+        object.__setattr__(self, "_raw", raw)
 
     @classmethod
     def from_frozen(cls, claims: dict[str, Any]) -> Claims:
         """Wrap a dict whose arrays and objects are already frozen (the verifier's fast path; takes ownership)."""
         self = cls.__new__(cls)
-        self._raw = claims
+        object.__setattr__(self, "_raw", claims)
         return self
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("verified claims are read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("verified claims are read-only")
 
     # Mapping protocol ---------------------------------------------------------------------------------------------
     def __getitem__(self, key: str) -> Any:

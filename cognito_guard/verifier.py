@@ -8,14 +8,13 @@ policy checks.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Union
+from typing import Any, Literal, NamedTuple, TypeGuard, Union
 
 import httpx
 
@@ -47,42 +46,42 @@ _POOL_ID = re.compile(rf"({_REGION})_[0-9A-Za-z]+")
 _CUSTOM_POOL_ID = re.compile(r"[0-9A-Za-z_-]+")
 _MISSING: Any = object()
 
-# Standard claims and the JSON type each must have when present (float: any finite number). A wrong type is a
-# ClaimError, never a crash further down.
-_CLAIM_KINDS: dict[str, type] = {
-    **dict.fromkeys(
-        (
-            "iss",
-            "sub",
-            "token_use",
-            "client_id",
-            "username",
-            "cognito:username",
-            "scope",
-            "jti",
-            "origin_jti",
-            "event_id",
-            "cognito:preferred_role",
-            "nonce",
-            "at_hash",
-        ),
-        str,
-    ),
-    **dict.fromkeys(("exp", "iat", "nbf", "auth_time"), float),
-    **dict.fromkeys(("cognito:groups", "cognito:roles"), list),
-}
+# Standard claims that must be strings when present, and those that must be arrays of strings. Times are checked
+# one by one. A wrong type is a ClaimError, never a crash further down.
+_STRING_CLAIMS = frozenset(
+    (
+        "iss",
+        "sub",
+        "token_use",
+        "client_id",
+        "username",
+        "cognito:username",
+        "scope",
+        "jti",
+        "origin_jti",
+        "event_id",
+        "cognito:preferred_role",
+        "nonce",
+        "at_hash",
+    )
+)
+_STRING_LIST_CLAIMS = ("cognito:groups", "cognito:roles")
+_OPTIONAL_TIME_CLAIMS = ("nbf", "auth_time")
+# The last second datetime can show (9999-12-31T23:59:59Z): a NumericDate beyond it (or negative, infinite, NaN) is
+# no real time and would only overflow later.
+_MAX_TIME = 253402300799
 
 
-def _is_number(value: object) -> bool:
-    # bool is an int subclass; a float may be inf/nan (json reads 1e999 as inf): neither is a time.
-    return type(value) is int or (isinstance(value, float) and math.isfinite(value))
+def _is_time(value: object) -> TypeGuard[float]:
+    # bool is an int subclass and is no time; NaN fails both comparisons.
+    return (type(value) is int or type(value) is float) and 0 <= value <= _MAX_TIME
 
 
 def _is_string_list(value: object) -> bool:
-    return type(value) is list and _all_strings(value)
+    return isinstance(value, (list, tuple)) and _all_strings(value)
 
 
-def _all_strings(items: list[Any]) -> bool:
+def _all_strings(items: Sequence[Any]) -> bool:
     try:
         "".join(items)  # C-speed type check of every item: join refuses anything but str
     except TypeError:
@@ -242,8 +241,8 @@ class CognitoVerifier:
         async_http_client: httpx.AsyncClient | None,
         clock: Callable[[], float],
     ) -> None:
-        if not _is_number(leeway) or leeway < 0:
-            raise ConfigurationError("leeway must be a non-negative number of seconds")
+        if not (type(leeway) is int or type(leeway) is float) or not 0 <= leeway <= 86400:
+            raise ConfigurationError("leeway must be a number of seconds between 0 and 86400")
         if isinstance(algorithms, str):
             algorithms = (algorithms,)
         self._algorithms = frozenset(algorithms)
@@ -416,7 +415,7 @@ class CognitoVerifier:
         alg = header.alg
         if alg not in key.algorithms:
             raise AlgorithmError("token algorithm does not fit the signing key")
-        if not key.verify(alg, signing_input, _token.b64url_decode(signature_segment)):
+        if not key.verify(alg, signing_input, _token.decode(signature_segment)):
             raise SignatureError("token signature is invalid")
         not_before, not_after = self._check_claims(payload, pool, now)
         claims = Claims.from_frozen(payload)
@@ -433,32 +432,32 @@ class CognitoVerifier:
     def _check_claims(self, payload: dict[str, Any], pool: _Pool, now: float) -> tuple[float, float]:
         """Check the verified payload; return the window ``(not_before, not_after)`` in which it stays valid.
 
-        Arrays and objects are frozen on the way (Claims are shared through the result cache).
+        Arrays and objects are frozen on the way: Claims are shared through the result cache.
         """
         for name, value in payload.items():
-            if type(value) is str:  # most claims: nothing more to look at
-                continue
-            kind = _CLAIM_KINDS.get(name)
-            if kind is None:
+            if type(value) is not str:  # most claims are strings: only look closer at the others
+                if name in _STRING_CLAIMS:
+                    raise ClaimError(f"claim {name!r} must be a string")
                 if type(value) is list or type(value) is dict:
-                    payload[name] = freeze(value)
-            elif kind is float:
-                # bool is an int subclass; json reads 1e999 as inf and accepts NaN: none of them is a time.
-                if type(value) is not int and not (type(value) is float and math.isfinite(value)):
-                    raise ClaimError(f"claim {name!r} must be a number")
-            elif kind is list:
-                if type(value) is not list or not _all_strings(value):
-                    raise ClaimError(f"claim {name!r} must be an array of strings")
-                payload[name] = tuple(value)
-            else:
-                raise ClaimError(f"claim {name!r} must be a string")
+                    try:
+                        payload[name] = freeze(value)
+                    except ValueError:
+                        raise ClaimError(f"claim {name!r} is nested too deeply") from None
 
         get = payload.get
+        for name in _STRING_LIST_CLAIMS:
+            value = get(name, _MISSING)
+            if value is not _MISSING and not (type(value) is tuple and _all_strings(value)):
+                raise ClaimError(f"claim {name!r} must be an array of strings")
+        for name in _OPTIONAL_TIME_CLAIMS:
+            value = get(name, _MISSING)
+            if value is not _MISSING and not _is_time(value):
+                raise ClaimError(f"claim {name!r} must be a time (seconds since the epoch)")
         leeway = self._leeway
         exp = get("exp")
         iat = get("iat")
-        if exp is None or iat is None:
-            raise ClaimError("token lacks the required 'exp' or 'iat' claim")
+        if not _is_time(exp) or not _is_time(iat):
+            raise ClaimError("token needs 'exp' and 'iat' claims holding times (seconds since the epoch)")
         if now >= exp + leeway:
             raise ExpiredTokenError("token has expired")
         if iat > now + leeway:
@@ -490,6 +489,6 @@ class CognitoVerifier:
 
     @staticmethod
     def _check_audience(aud: object, accepted: frozenset[str]) -> None:
-        values = (aud,) if isinstance(aud, str) else aud if _is_string_list(aud) else ()
+        values = (aud,) if isinstance(aud, str) else aud if _is_string_list(aud) else ()  # arrays arrive frozen
         if accepted.isdisjoint(values):  # type: ignore[arg-type]
             raise AudienceError("access token 'aud' does not name an accepted audience")

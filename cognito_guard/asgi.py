@@ -1,0 +1,261 @@
+"""A pure ASGI middleware that guards any ASGI app (Starlette, FastAPI, Litestar, Quart, Django) with a verifier.
+
+No framework is imported here: the middleware speaks raw ASGI. It answers refused HTTP requests exactly like the other
+adapters (:mod:`cognito_guard.bearer`), closes refused WebSockets with 1008 before accepting them, and passes lifespan
+(and any other scope type) through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Union
+
+from .bearer import ErrorAnswer, bearer_token, error_answer, unauthenticated_answer
+from .config import verifier_from_env
+from .errors import CognitoGuardError, ConfigurationError, MalformedTokenError
+from .guards import Requirement
+from .verifier import CognitoVerifier
+
+__all__ = [
+    "CLAIMS_KEY",
+    "DEFAULT_REALM",
+    "CognitoAuthMiddleware",
+    "PathRule",
+    "cognito_lifespan",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+PathRule = Union[str, "re.Pattern[str]"]
+
+CLAIMS_KEY = "cognito_claims"
+"""The key of the verified :class:`~cognito_guard.Claims` in ``scope["state"]`` (``request.state.cognito_claims``)."""
+DEFAULT_REALM = "api"
+"""The ``realm`` of ``WWW-Authenticate`` challenges unless one is given."""
+WEBSOCKET_POLICY_VIOLATION = 1008
+WEBSOCKET_INTERNAL_ERROR = 1011
+
+logger = logging.getLogger("cognito_guard")
+
+# Empty or dot segments: what such a path names depends on how the framework normalises it, so no include/exclude
+# rule may decide that it is public (someone may send /public/../admin).
+_AMBIGUOUS_PATH = re.compile(r"//|/\.\.?(?:/|$)")
+
+
+class _PathRules:
+    """Path rules: a string is a prefix (the path itself and everything under it), a compiled regex must fullmatch."""
+
+    __slots__ = ("_patterns", "_prefixes")
+
+    def __init__(self, rules: PathRule | Iterable[PathRule], what: str) -> None:
+        items = (rules,) if isinstance(rules, (str, re.Pattern)) else tuple(rules)
+        if not items and what == "include":
+            # An empty include list would silently protect nothing.
+            raise ConfigurationError("include must name at least one path (leave it out to protect every path)")
+        prefixes: list[str] = []
+        self._patterns: tuple[re.Pattern[str], ...] = ()
+        for rule in items:
+            if isinstance(rule, str) and rule.startswith("/"):
+                prefixes.append(re.escape(rule.rstrip("/")))
+            elif isinstance(rule, re.Pattern) and isinstance(rule.pattern, str):
+                self._patterns += (rule,)
+            else:
+                raise ConfigurationError(
+                    f"{what} rules must be path prefixes starting with '/' or re.compile() patterns"
+                )
+        # One regex for all prefixes: "/api" matches "/api" and "/api/...", never "/apiary".
+        self._prefixes = re.compile(f"(?:{'|'.join(prefixes)})(?:/|$)") if prefixes else None
+
+    def matches(self, path: str) -> bool:
+        if self._prefixes is not None and self._prefixes.match(path):
+            return True
+        return any(pattern.fullmatch(path) for pattern in self._patterns)
+
+
+_HTTPAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+def _http_answer(answer: ErrorAnswer) -> _HTTPAnswer:
+    # Same bytes as Starlette's JSONResponse, so every adapter answers alike.
+    body = json.dumps(answer.body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1", "replace")) for name, value in answer.headers.items()
+    ]
+    headers += [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    return answer.status, headers, body
+
+
+def check_realm(realm: object) -> str:
+    """``realm`` itself; raises :class:`ConfigurationError` unless it is a non-empty string."""
+    if not isinstance(realm, str) or not realm:
+        raise ConfigurationError("realm must be a non-empty string")
+    return realm
+
+
+def websocket_close_code(answer: ErrorAnswer) -> int:
+    """The close code for a refused handshake: 1008 (policy violation), 1011 if we are misconfigured (HTTP 500)."""
+    return WEBSOCKET_INTERNAL_ERROR if answer.status == 500 else WEBSOCKET_POLICY_VIOLATION
+
+
+async def reject_websocket(receive: Receive, send: Send, answer: ErrorAnswer) -> None:
+    """Refuse a WebSocket handshake: wait for ``websocket.connect``, then answer ``websocket.close`` (never accept),
+    with the error code as the reason."""
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "code": websocket_close_code(answer), "reason": answer.body["code"]})
+
+
+class CognitoAuthMiddleware:
+    """Require a valid Cognito bearer token on all (or selected) paths of any ASGI app.
+
+    - ``verifier``: the :class:`CognitoVerifier` (its default requirements apply too).
+    - ``include``: paths to protect (default: all); ``exclude``: paths left public. A rule is a path prefix such as
+      ``"/api"`` (matching ``/api`` and ``/api/...``, not ``/apiary``) or a ``re.compile(...)`` pattern that must match
+      the whole path. A path with empty or dot segments (``//``, ``/./``, ``/../``) is always protected.
+    - ``require``: a :func:`~cognito_guard.require` that every token on a protected path must also meet (403).
+    - ``realm``: for the ``WWW-Authenticate`` challenge.
+
+    On success the claims are in ``scope["state"]["cognito_claims"]`` (``request.state.cognito_claims``). Refusals:
+    401 (no or invalid token), 403 (requirement not met), 503 with ``Retry-After`` (no keys); JSON
+    ``{"detail": ..., "code": ...}``. WebSockets are closed with 1008 before accept. CORS preflights (``OPTIONS`` with
+    ``Access-Control-Request-Method``) and non-HTTP scopes such as lifespan pass through untouched.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        verifier: CognitoVerifier,
+        include: PathRule | Iterable[PathRule] | None = None,
+        exclude: PathRule | Iterable[PathRule] | None = None,
+        require: Requirement | None = None,
+        realm: str = DEFAULT_REALM,
+    ) -> None:
+        if not isinstance(verifier, CognitoVerifier):
+            raise ConfigurationError("verifier must be a CognitoVerifier")
+        if require is not None and not isinstance(require, Requirement):
+            raise ConfigurationError("require must be a Requirement, made with cognito_guard.require(...)")
+        self.app = app
+        self.verifier = verifier
+        self.realm = check_realm(realm)
+        self._include = None if include is None else _PathRules(include, "include")
+        self._exclude = None if exclude is None else _PathRules(exclude, "exclude")
+        self._requirement = require or None
+        self._requirement_is_async = require is not None and require.is_async
+        self._unauthenticated = unauthenticated_answer(realm)
+        self._unauthenticated_http = _http_answer(self._unauthenticated)
+
+    @classmethod
+    def from_env(
+        cls,
+        app: ASGIApp,
+        *,
+        include: PathRule | Iterable[PathRule] | None = None,
+        exclude: PathRule | Iterable[PathRule] | None = None,
+        require: Requirement | None = None,
+        realm: str = DEFAULT_REALM,
+        environ: Mapping[str, str] | None = None,
+    ) -> CognitoAuthMiddleware:
+        """The middleware with a verifier from the ``COGNITO_*`` variables; raises ConfigurationError naming one."""
+        verifier = verifier_from_env(environ)
+        return cls(app, verifier=verifier, include=include, exclude=exclude, require=require, realm=realm)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if (kind != "http" and kind != "websocket") or not self._protects(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        authorization: bytes | None = None
+        repeated = False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                repeated = authorization is not None
+                authorization = value
+        if kind == "http" and scope["method"] == "OPTIONS" and self._is_preflight(scope):
+            await self.app(scope, receive, send)
+            return
+        token = None if authorization is None else bearer_token(authorization.decode("latin-1"))
+        try:
+            if repeated:
+                # Two Authorization headers: a proxy and we might each read a different one.
+                raise MalformedTokenError("send a single Authorization header")
+            if token is None:
+                await self._refuse(scope, receive, send, self._unauthenticated, self._unauthenticated_http)
+                return
+            claims = await self.verifier.verify(token)
+            if self._requirement is not None:
+                if self._requirement_is_async:
+                    await self._requirement.check_async(claims)
+                else:
+                    self._requirement.check(claims)
+        except CognitoGuardError as error:
+            logger.debug("request refused: %s (%s)", error.message, error.code)
+            answer = error_answer(error, self.realm)
+            await self._refuse(scope, receive, send, answer, None)
+            return
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = {CLAIMS_KEY: claims}
+        else:
+            state[CLAIMS_KEY] = claims
+        await self.app(scope, receive, send)
+
+    def _protects(self, path: str) -> bool:
+        include, exclude = self._include, self._exclude
+        if include is None and exclude is None:
+            return True
+        if _AMBIGUOUS_PATH.search(path):
+            return True
+        if include is not None and not include.matches(path):
+            return False
+        return exclude is None or not exclude.matches(path)
+
+    @staticmethod
+    def _is_preflight(scope: Scope) -> bool:
+        names = {name for name, _ in scope["headers"]}
+        return b"origin" in names and b"access-control-request-method" in names
+
+    @staticmethod
+    async def _refuse(
+        scope: Scope, receive: Receive, send: Send, answer: ErrorAnswer, encoded: _HTTPAnswer | None
+    ) -> None:
+        if scope["type"] == "websocket":
+            await reject_websocket(receive, send, answer)
+            return
+        status, headers, body = encoded or _http_answer(answer)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def cognito_lifespan(
+    verifier: CognitoVerifier, *, require_keys: bool = False
+) -> Callable[[object], AbstractAsyncContextManager[None]]:
+    """A lifespan (``Starlette(lifespan=...)``, ``FastAPI(lifespan=...)``) that fetches the verifier's keys at start-up
+    and closes its HTTP clients at shutdown.
+
+    If the keys cannot be fetched, start-up goes on with a warning (requests get 503 until the keys arrive), unless
+    ``require_keys=True``: then the :class:`~cognito_guard.KeysUnavailableError` stops the app from starting.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: object) -> AsyncIterator[None]:
+        try:
+            await verifier.warm_up()
+        except CognitoGuardError as error:
+            if require_keys:
+                await verifier.aclose()
+                raise
+            logger.warning("Cognito signing keys could not be loaded at start-up: %s (%s)", error.message, error.code)
+        try:
+            yield
+        finally:
+            await verifier.aclose()
+
+    return lifespan

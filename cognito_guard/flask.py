@@ -1,0 +1,267 @@
+"""Flask adapter: the ``CognitoGuard`` extension, its ``required``/``optional`` view decorators and ``current_claims``.
+
+::
+
+    app = Flask(__name__)
+    guard = CognitoGuard(app)  # COGNITO_* from app.config, falling back to the environment
+
+
+    @app.get("/orders")
+    @guard.required(scopes="orders/read")
+    def orders():
+        return {"user": current_claims.username}
+
+Tokens are checked with :meth:`CognitoVerifier.verify_sync` (no event loop); one verifier per app is shared by every
+request and thread. Refusals are the same JSON 401/403/503 answers as every cognito_guard adapter (see
+:mod:`cognito_guard.bearer`), raised as werkzeug ``HTTPException`` s so ``@app.errorhandler(401)`` can restyle them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar, cast, overload
+
+from flask import Flask, current_app, g, has_request_context, request
+from werkzeug.exceptions import HTTPException, default_exceptions
+from werkzeug.local import LocalProxy
+
+from .bearer import ErrorAnswer, bearer_token, error_answer, unauthenticated_answer
+from .claims import Claims
+from .config import Settings
+from .errors import CognitoGuardError, ConfigurationError
+from .guards import Match, Predicate, Requirement, require
+from .verifier import CognitoVerifier
+
+__all__ = ["CognitoGuard", "current_claims", "get_current_claims", "settings_from_config"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_EXTENSION = "cognito_guard"
+_CLAIMS = "_cognito_guard_claims"  # attribute of flask.g holding the request's Claims (None: optional, no token)
+_SOURCE = "Flask app.config or the environment"
+_SETTING_NAMES = (
+    "COGNITO_USER_POOL_ID",
+    "COGNITO_CLIENT_ID",
+    "COGNITO_TOKEN_USE",
+    "COGNITO_ISSUER",
+    "COGNITO_JWKS_URI",
+    "COGNITO_JWKS_FILE",
+    "COGNITO_LEEWAY",
+)
+
+
+def _config_text(name: str, value: object) -> object:
+    # app.config holds Python values, the environment only strings: accept the obvious Python spellings and leave
+    # anything else to Settings, which names the variable it refuses.
+    if name == "COGNITO_CLIENT_ID" and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    if name == "COGNITO_LEEWAY" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if name == "COGNITO_JWKS_FILE" and isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def settings_from_config(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """The ``COGNITO_*`` settings of a Flask app: each name from ``config``, else from ``environ`` (``os.environ``).
+
+    A name set to ``None`` in ``config`` counts as absent. ``COGNITO_CLIENT_ID`` may be a list, ``COGNITO_LEEWAY`` a
+    number and ``COGNITO_JWKS_FILE`` a path. Raises :class:`ConfigurationError` naming a missing or invalid variable.
+    """
+    environ = os.environ if environ is None else environ
+    merged: dict[str, object] = {}
+    for name in _SETTING_NAMES:
+        value = config.get(name)
+        merged[name] = environ.get(name) if value is None else _config_text(name, value)
+    return Settings.from_mapping(merged, source=_SOURCE)
+
+
+@dataclass(frozen=True)
+class _AppState:
+    verifier: CognitoVerifier
+    realm: str
+
+
+def _refusal(answer: ErrorAnswer) -> HTTPException:
+    """The werkzeug exception (401 -> Unauthorized...) carrying the shared JSON answer as its response."""
+    response = current_app.json.response(answer.body)
+    response.status_code = answer.status
+    response.headers.update(answer.headers)
+    exception_class = default_exceptions.get(answer.status, HTTPException)
+    return exception_class(description=answer.body.get("detail"), response=response)
+
+
+class CognitoGuard:
+    """Flask extension guarding views with Cognito tokens: ``CognitoGuard(app)`` or ``guard.init_app(app)``.
+
+    ``verifier``: use this :class:`CognitoVerifier` for every app instead of building one from the ``COGNITO_*``
+    settings (see :func:`settings_from_config`). ``realm``: the ``realm`` of ``WWW-Authenticate`` challenges.
+
+    Raises :class:`ConfigurationError` (at construction / ``init_app``) on missing or invalid settings.
+    """
+
+    def __init__(
+        self, app: Flask | None = None, *, verifier: CognitoVerifier | None = None, realm: str = "api"
+    ) -> None:
+        if not isinstance(realm, str) or not realm:
+            raise ConfigurationError("realm must be a non-empty string")
+        if verifier is not None and not isinstance(verifier, CognitoVerifier):
+            raise ConfigurationError("verifier must be a CognitoVerifier")
+        self.realm = realm
+        self._verifier = verifier
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Build (or take) the app's verifier once; every request of ``app`` shares it.
+
+        Raises :class:`ConfigurationError` naming the ``COGNITO_*`` setting that is missing or invalid.
+        """
+        verifier = self._verifier if self._verifier is not None else settings_from_config(app.config).verifier()
+        app.extensions.setdefault(_EXTENSION, {})[self] = _AppState(verifier, self.realm)
+
+    def verifier_for(self, app: Flask | None = None) -> CognitoVerifier:
+        """The verifier serving ``app`` (default: the current app), e.g. to call ``warm_up_sync()`` at start-up.
+
+        Raises :class:`RuntimeError` if :meth:`init_app` was not called for that app.
+        """
+        return self._state(app).verifier
+
+    def _state(self, app: Flask | None = None) -> _AppState:
+        extensions = (current_app if app is None else app).extensions
+        state: _AppState | None = extensions.get(_EXTENSION, {}).get(self)
+        if state is None:
+            raise RuntimeError("CognitoGuard.init_app(app) was not called for this Flask app")
+        return state
+
+    # -- decorators ---------------------------------------------------------------------------------------------------
+    @overload
+    def required(self, view: Callable[P, R], /) -> Callable[P, R]: ...
+
+    @overload
+    def required(
+        self,
+        view: None = None,
+        /,
+        *,
+        scopes: str | Iterable[str] | None = None,
+        scopes_match: Match = "all",
+        groups: str | Iterable[str] | None = None,
+        groups_match: Match = "any",
+        roles: str | Iterable[str] | None = None,
+        preferred_role: str | Iterable[str] | None = None,
+        predicate: Predicate | Iterable[Predicate] | None = None,
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+    def required(
+        self,
+        view: Callable[P, R] | None = None,
+        /,
+        *,
+        scopes: str | Iterable[str] | None = None,
+        scopes_match: Match = "all",
+        groups: str | Iterable[str] | None = None,
+        groups_match: Match = "any",
+        roles: str | Iterable[str] | None = None,
+        preferred_role: str | Iterable[str] | None = None,
+        predicate: Predicate | Iterable[Predicate] | None = None,
+    ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+        """Guard a view: a valid bearer token is required, plus the given requirements (see :func:`require`).
+
+        ``@guard.required`` (any valid token) or ``@guard.required(scopes=..., groups=...)``, placed *below*
+        ``@app.route``. No token -> 401, refused token -> 401 ``invalid_token``, requirement not met -> 403, no keys ->
+        503. Predicates must be synchronous: an async one raises :class:`ConfigurationError` here, at decoration time.
+        """
+        requirement = require(
+            scopes=scopes,
+            scopes_match=scopes_match,
+            groups=groups,
+            groups_match=groups_match,
+            roles=roles,
+            preferred_role=preferred_role,
+            predicate=predicate,
+        )
+        if requirement.is_async:
+            raise ConfigurationError("Flask views check requirements synchronously: use a plain (non-async) predicate")
+        decorate = self._decorator(requirement, optional=False)
+        return decorate if view is None else decorate(view)
+
+    @overload
+    def optional(self, view: Callable[P, R], /) -> Callable[P, R]: ...
+
+    @overload
+    def optional(self, view: None = None, /) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+    def optional(
+        self, view: Callable[P, R] | None = None, /
+    ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+        """Guard a view that also serves anonymous callers: ``@guard.optional``.
+
+        No bearer token -> the view runs and :func:`get_current_claims` returns ``None``; a token that is presented
+        must still be valid (else 401, or 503 without keys).
+        """
+        decorate = self._decorator(Requirement(), optional=True)
+        return decorate if view is None else decorate(view)
+
+    def _decorator(self, requirement: Requirement, *, optional: bool) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        def decorate(view: Callable[P, R]) -> Callable[P, R]:
+            if not callable(view):
+                raise ConfigurationError("pass requirements as keywords: @guard.required(scopes=...), not positionally")
+
+            @functools.wraps(view)
+            def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+                self._authenticate(requirement, optional=optional)
+                # ensure_sync: an async view (flask[async]) is run to completion, as Flask asks of extensions.
+                result: R = current_app.ensure_sync(view)(*args, **kwargs)
+                return result
+
+            return guarded
+
+        return decorate
+
+    def _authenticate(self, requirement: Requirement, *, optional: bool) -> None:
+        """Verify the request's bearer token and store its claims on ``flask.g``; raise the refusal otherwise."""
+        state = self._state()
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None:
+            if optional:
+                setattr(g, _CLAIMS, None)
+                return
+            raise _refusal(unauthenticated_answer(state.realm))
+        try:
+            claims = state.verifier.verify_sync(token)
+            if requirement:
+                requirement.check(claims)
+        except CognitoGuardError as error:
+            raise _refusal(error_answer(error, state.realm)) from error
+        setattr(g, _CLAIMS, claims)
+
+
+def get_current_claims() -> Claims | None:
+    """The verified :class:`Claims` of the current request; ``None`` when there are none.
+
+    ``None`` in an ``@guard.optional`` view called without a token, in an unguarded view, or outside a request.
+    """
+    if not has_request_context():
+        return None
+    claims: Claims | None = g.get(_CLAIMS)
+    return claims
+
+
+def _claims_of_guarded_view() -> Claims | None:
+    if not has_request_context() or _CLAIMS not in g:
+        raise RuntimeError("current_claims is only set inside a view decorated with guard.required or guard.optional")
+    claims: Claims | None = g.get(_CLAIMS)
+    return claims
+
+
+current_claims: Claims = cast(Claims, LocalProxy(_claims_of_guarded_view))
+"""The verified :class:`Claims` of the current request, in a view decorated with ``guard.required``.
+
+A :class:`werkzeug.local.LocalProxy`: it is never ``None`` itself, so in ``guard.optional`` views test it with
+``if current_claims:`` or call :func:`get_current_claims`. Outside a guarded view, using it raises ``RuntimeError``.
+"""
