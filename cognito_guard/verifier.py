@@ -7,14 +7,13 @@ policy checks.
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import os
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, TypeGuard, Union
+from typing import Any, Literal, NamedTuple, Union
 
 import httpx
 
@@ -46,8 +45,9 @@ _POOL_ID = re.compile(rf"({_REGION})_[0-9A-Za-z]+")
 _CUSTOM_POOL_ID = re.compile(r"[0-9A-Za-z_-]+")
 _MISSING: Any = object()
 
-# Standard claims that must be strings when present, and those that must be arrays of strings. Times are checked
-# one by one. A wrong type is a ClaimError, never a crash further down.
+# Standard claims and the JSON type each must have when present; a wrong type is a ClaimError, never a crash
+# further down. Times must also lie between 0 and the last second datetime can show (9999-12-31T23:59:59Z): beyond
+# it (or infinite, NaN) is no real time and would only overflow later.
 _STRING_CLAIMS = frozenset(
     (
         "iss",
@@ -65,16 +65,10 @@ _STRING_CLAIMS = frozenset(
         "at_hash",
     )
 )
-_STRING_LIST_CLAIMS = ("cognito:groups", "cognito:roles")
-_OPTIONAL_TIME_CLAIMS = ("nbf", "auth_time")
-# The last second datetime can show (9999-12-31T23:59:59Z): a NumericDate beyond it (or negative, infinite, NaN) is
-# no real time and would only overflow later.
+_TIME_CLAIMS = frozenset(("exp", "iat", "nbf", "auth_time"))
+_STRING_LIST_CLAIMS = frozenset(("cognito:groups", "cognito:roles"))
+_NON_STRING_CLAIMS = _TIME_CLAIMS | _STRING_LIST_CLAIMS
 _MAX_TIME = 253402300799
-
-
-def _is_time(value: object) -> TypeGuard[float]:
-    # bool is an int subclass and is no time; NaN fails both comparisons.
-    return (type(value) is int or type(value) is float) and 0 <= value <= _MAX_TIME
 
 
 def _is_string_list(value: object) -> bool:
@@ -263,7 +257,7 @@ class CognitoVerifier:
         self._max_token_length = max_token_length
         self._clock = clock
         self._cache_size = cache_size
-        self._results: OrderedDict[str, _Verified] = OrderedDict()
+        self._results: dict[str, _Verified] = {}
         self._headers: dict[bytes, _token.Header] = {}
         self._pools: dict[str, _Pool] = {}
         for config in pools:
@@ -420,14 +414,25 @@ class CognitoVerifier:
         not_before, not_after = self._check_claims(payload, pool, now)
         claims = Claims.from_frozen(payload)
         if self._cache_size:
-            results = self._results
-            if len(results) >= self._cache_size:
-                with contextlib.suppress(KeyError):  # emptied by another thread meanwhile
-                    results.popitem(last=False)
-            results[token] = (claims, pool.key_set, header.kid, key, not_before, not_after)
+            if len(self._results) >= self._cache_size:
+                self._evict()
+            self._results[token] = (claims, pool.key_set, header.kid, key, not_before, not_after)
         if self._requirement is not None:
             self._requirement.check(claims)
         return claims
+
+    def _evict(self) -> None:
+        """Make room in the result cache: drop expired entries, and if that is not enough the older half.
+
+        Amortised O(1) per insertion; dicts keep insertion order, so the first entries are the oldest.
+        """
+        results = self._results
+        now = self._clock()
+        stale = [token for token, entry in list(results.items()) if entry[5] <= now]
+        if len(results) - len(stale) >= self._cache_size // 2:
+            stale = list(itertools.islice(results, max(1, len(results) // 2)))
+        for token in stale:
+            results.pop(token, None)
 
     def _check_claims(self, payload: dict[str, Any], pool: _Pool, now: float) -> tuple[float, float]:
         """Check the verified payload; return the window ``(not_before, not_after)`` in which it stays valid.
@@ -435,29 +440,31 @@ class CognitoVerifier:
         Arrays and objects are frozen on the way: Claims are shared through the result cache.
         """
         for name, value in payload.items():
-            if type(value) is not str:  # most claims are strings: only look closer at the others
-                if name in _STRING_CLAIMS:
-                    raise ClaimError(f"claim {name!r} must be a string")
-                if type(value) is list or type(value) is dict:
-                    try:
-                        payload[name] = freeze(value)
-                    except ValueError:
-                        raise ClaimError(f"claim {name!r} is nested too deeply") from None
+            if type(value) is str:  # most claims
+                if name in _NON_STRING_CLAIMS:
+                    raise ClaimError(f"claim {name!r} must not be a string")
+            elif name in _STRING_CLAIMS:
+                raise ClaimError(f"claim {name!r} must be a string")
+            elif name in _TIME_CLAIMS:
+                # bool is an int subclass and no time; NaN fails both comparisons.
+                if not ((type(value) is int or type(value) is float) and 0 <= value <= _MAX_TIME):
+                    raise ClaimError(f"claim {name!r} must be a time (seconds since the epoch)")
+            elif type(value) is list or type(value) is dict:
+                if name in _STRING_LIST_CLAIMS and not (type(value) is list and _all_strings(value)):
+                    raise ClaimError(f"claim {name!r} must be an array of strings")
+                try:
+                    payload[name] = freeze(value)
+                except ValueError:
+                    raise ClaimError(f"claim {name!r} is nested too deeply") from None
+            elif name in _STRING_LIST_CLAIMS:
+                raise ClaimError(f"claim {name!r} must be an array of strings")
 
         get = payload.get
-        for name in _STRING_LIST_CLAIMS:
-            value = get(name, _MISSING)
-            if value is not _MISSING and not (type(value) is tuple and _all_strings(value)):
-                raise ClaimError(f"claim {name!r} must be an array of strings")
-        for name in _OPTIONAL_TIME_CLAIMS:
-            value = get(name, _MISSING)
-            if value is not _MISSING and not _is_time(value):
-                raise ClaimError(f"claim {name!r} must be a time (seconds since the epoch)")
         leeway = self._leeway
         exp = get("exp")
         iat = get("iat")
-        if not _is_time(exp) or not _is_time(iat):
-            raise ClaimError("token needs 'exp' and 'iat' claims holding times (seconds since the epoch)")
+        if exp is None or iat is None:
+            raise ClaimError("token lacks the required 'exp' or 'iat' claim")
         if now >= exp + leeway:
             raise ExpiredTokenError("token has expired")
         if iat > now + leeway:
