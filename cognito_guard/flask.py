@@ -95,6 +95,12 @@ def _refusal(answer: ErrorAnswer) -> HTTPException:
     return exception_class(description=answer.body.get("detail"), response=response)
 
 
+def _forget_claims(error: BaseException | None) -> None:
+    # flask.g lives as long as the app context, which a test or CLI command may keep across several requests: the
+    # claims must end with their request.
+    g.pop(_CLAIMS, None)
+
+
 class CognitoGuard:
     """Flask extension guarding views with Cognito tokens: ``CognitoGuard(app)`` or ``guard.init_app(app)``.
 
@@ -123,6 +129,7 @@ class CognitoGuard:
         """
         verifier = self._verifier if self._verifier is not None else settings_from_config(app.config).verifier()
         app.extensions.setdefault(_EXTENSION, {})[self] = _AppState(verifier, self.realm)
+        app.teardown_request(_forget_claims)
 
     def verifier_for(self, app: Flask | None = None) -> CognitoVerifier:
         """The verifier serving ``app`` (default: the current app), e.g. to call ``warm_up_sync()`` at start-up.
