@@ -14,9 +14,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Union
 
-from .bearer import ErrorAnswer, bearer_token, error_answer, unauthenticated_answer
+from .bearer import (
+    DEFAULT_REALM,
+    ErrorAnswer,
+    asgi_authorization,
+    bearer_token,
+    check_realm,
+    error_answer,
+    unauthenticated_answer,
+    websocket_close_code,
+)
 from .config import verifier_from_env
-from .errors import CognitoGuardError, ConfigurationError, MalformedTokenError
+from .errors import CognitoGuardError, ConfigurationError
 from .guards import Requirement
 from .verifier import CognitoVerifier
 
@@ -37,10 +46,6 @@ PathRule = Union[str, "re.Pattern[str]"]
 
 CLAIMS_KEY = "cognito_claims"
 """The key of the verified :class:`~cognito_guard.Claims` in ``scope["state"]`` (``request.state.cognito_claims``)."""
-DEFAULT_REALM = "api"
-"""The ``realm`` of ``WWW-Authenticate`` challenges unless one is given."""
-WEBSOCKET_POLICY_VIOLATION = 1008
-WEBSOCKET_INTERNAL_ERROR = 1011
 
 logger = logging.getLogger("cognito_guard")
 
@@ -90,18 +95,6 @@ def _http_answer(answer: ErrorAnswer) -> _HTTPAnswer:
     ]
     headers += [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
     return answer.status, headers, body
-
-
-def check_realm(realm: object) -> str:
-    """``realm`` itself; raises :class:`ConfigurationError` unless it is a non-empty string."""
-    if not isinstance(realm, str) or not realm:
-        raise ConfigurationError("realm must be a non-empty string")
-    return realm
-
-
-def websocket_close_code(answer: ErrorAnswer) -> int:
-    """The close code for a refused handshake: 1008 (policy violation), 1011 if we are misconfigured (HTTP 500)."""
-    return WEBSOCKET_INTERNAL_ERROR if answer.status == 500 else WEBSOCKET_POLICY_VIOLATION
 
 
 async def reject_websocket(receive: Receive, send: Send, answer: ErrorAnswer) -> None:
@@ -172,20 +165,11 @@ class CognitoAuthMiddleware:
         if (kind != "http" and kind != "websocket") or not self._protects(scope["path"]):
             await self.app(scope, receive, send)
             return
-        authorization: bytes | None = None
-        repeated = False
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                repeated = authorization is not None
-                authorization = value
         if kind == "http" and scope["method"] == "OPTIONS" and self._is_preflight(scope):
             await self.app(scope, receive, send)
             return
-        token = None if authorization is None else bearer_token(authorization.decode("latin-1"))
         try:
-            if repeated:
-                # Two Authorization headers: a proxy and we might each read a different one.
-                raise MalformedTokenError("send a single Authorization header")
+            token = bearer_token(asgi_authorization(scope["headers"]))
             if token is None:
                 await self._refuse(scope, receive, send, self._unauthenticated, self._unauthenticated_http)
                 return

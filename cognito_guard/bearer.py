@@ -8,11 +8,58 @@ missing scopes) on 403, ``Retry-After`` on 503. Bodies are ``{"detail": ..., "co
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .errors import CognitoGuardError, KeysUnavailableError, MissingScopeError, TokenError
+from .errors import (
+    CognitoGuardError,
+    ConfigurationError,
+    KeysUnavailableError,
+    MalformedTokenError,
+    MissingScopeError,
+    TokenError,
+)
 
-__all__ = ["ErrorAnswer", "bearer_token", "error_answer", "unauthenticated_answer"]
+__all__ = [
+    "DEFAULT_REALM",
+    "ErrorAnswer",
+    "asgi_authorization",
+    "bearer_token",
+    "check_realm",
+    "error_answer",
+    "single_authorization",
+    "unauthenticated_answer",
+    "websocket_close_code",
+]
+
+DEFAULT_REALM = "api"
+"""The ``realm`` of ``WWW-Authenticate`` challenges unless an adapter is given one."""
+WEBSOCKET_POLICY_VIOLATION = 1008
+WEBSOCKET_INTERNAL_ERROR = 1011
+
+
+def check_realm(realm: object) -> str:
+    """``realm`` itself; raises :class:`ConfigurationError` unless it is a non-empty string."""
+    if not isinstance(realm, str) or not realm:
+        raise ConfigurationError("realm must be a non-empty string")
+    return realm
+
+
+def single_authorization(values: Sequence[str]) -> str | None:
+    """The request's one ``Authorization`` header value, ``None`` without one.
+
+    Two or more are refused (:class:`MalformedTokenError`): a proxy and we might each read a different one.
+    """
+    if not values:
+        return None
+    if len(values) > 1:
+        raise MalformedTokenError("send a single Authorization header")
+    return values[0]
+
+
+def asgi_authorization(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """:func:`single_authorization` over raw ASGI headers (lower-case byte names), without building a Headers object."""
+    return single_authorization([value.decode("latin-1") for name, value in headers if name == b"authorization"])
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -68,3 +115,8 @@ def error_answer(error: CognitoGuardError, realm: str) -> ErrorAnswer:
             challenge += f", scope={_quote(' '.join(error.required))}"
         return ErrorAnswer(403, {"WWW-Authenticate": challenge}, body)
     return ErrorAnswer(500, {}, {"detail": "authentication is misconfigured", "code": error.code})
+
+
+def websocket_close_code(answer: ErrorAnswer) -> int:
+    """The close code for a refused WebSocket handshake: 1008 (policy violation), 1011 if we are misconfigured."""
+    return WEBSOCKET_INTERNAL_ERROR if answer.status == 500 else WEBSOCKET_POLICY_VIOLATION

@@ -36,9 +36,17 @@ from fastapi.security.base import SecurityBase
 from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
-from starlette.status import WS_1008_POLICY_VIOLATION, WS_1011_INTERNAL_ERROR
 
-from .bearer import ErrorAnswer, bearer_token, error_answer, unauthenticated_answer
+from .bearer import (
+    DEFAULT_REALM,
+    ErrorAnswer,
+    asgi_authorization,
+    bearer_token,
+    check_realm,
+    error_answer,
+    unauthenticated_answer,
+    websocket_close_code,
+)
 from .claims import Claims
 from .config import verifier_from_env
 from .errors import CognitoGuardError, ConfigurationError
@@ -140,7 +148,7 @@ class CognitoAuth(SecurityBase):
         self,
         verifier: CognitoVerifier,
         *,
-        realm: str = "api",
+        realm: str = DEFAULT_REALM,
         auto_error: bool = True,
         hosted_ui: HostedUI | None = None,
         scheme_name: str = "Cognito",
@@ -150,8 +158,7 @@ class CognitoAuth(SecurityBase):
     ) -> None:
         if not isinstance(verifier, CognitoVerifier):
             raise ConfigurationError("CognitoAuth needs a CognitoVerifier (or use CognitoAuth.from_env())")
-        if not isinstance(realm, str) or not realm:
-            raise ConfigurationError("realm must be a non-empty string")
+        check_realm(realm)
         for name, value in (
             ("websocket_query_param", websocket_query_param),
             ("websocket_subprotocol", websocket_subprotocol),
@@ -190,7 +197,7 @@ class CognitoAuth(SecurityBase):
         cls,
         environ: Mapping[str, str] | None = None,
         *,
-        realm: str = "api",
+        realm: str = DEFAULT_REALM,
         auto_error: bool = True,
         hosted_ui: HostedUI | None = None,
         scheme_name: str = "Cognito",
@@ -219,14 +226,14 @@ class CognitoAuth(SecurityBase):
 
         Raises :class:`CognitoHTTPException` over HTTP, :class:`WebSocketException` (1008) on a WebSocket.
         """
-        token = bearer_token(_authorization(connection.scope))
-        if token is None and connection.scope["type"] == "websocket":
-            token = self._websocket_token(connection)
-        if token is None:
-            if not self.auto_error:
-                return None
-            raise self._refusal(connection, None)
         try:
+            token = bearer_token(asgi_authorization(connection.scope["headers"]))
+            if token is None and connection.scope["type"] == "websocket":
+                token = self._websocket_token(connection)
+            if token is None:
+                if not self.auto_error:
+                    return None
+                raise self._refusal(connection, None)
             claims = await self._root._verifier.verify(token)
             if security_scopes.scopes:
                 self._scope_requirement(security_scopes.scopes).check(claims)
@@ -383,18 +390,9 @@ class CognitoAuth(SecurityBase):
         if error is not None:
             logger.debug("request refused: %s (%s)", error.message, error.code)
         if connection.scope["type"] == "websocket":
-            code = WS_1011_INTERNAL_ERROR if answer.status == 500 else WS_1008_POLICY_VIOLATION
-            return WebSocketException(code=code, reason=answer.body["code"])
+            return WebSocketException(code=websocket_close_code(answer), reason=answer.body["code"])
         _install_exception_handler(connection)
         return CognitoHTTPException(answer)
-
-
-def _authorization(scope: Mapping[str, Any]) -> str | None:
-    """The first ``Authorization`` header; reads the ASGI scope directly (hot path: no Headers object)."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":  # ASGI header names are lower-case bytes
-            return value.decode("latin-1")  # type: ignore[no-any-return]
-    return None
 
 
 def _install_exception_handler(connection: HTTPConnection) -> None:

@@ -28,7 +28,15 @@ from flask import Flask, current_app, g, has_request_context, request
 from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.local import LocalProxy
 
-from .bearer import ErrorAnswer, bearer_token, error_answer, unauthenticated_answer
+from .bearer import (
+    DEFAULT_REALM,
+    ErrorAnswer,
+    bearer_token,
+    check_realm,
+    error_answer,
+    single_authorization,
+    unauthenticated_answer,
+)
 from .claims import Claims
 from .config import Settings
 from .errors import CognitoGuardError, ConfigurationError
@@ -111,10 +119,9 @@ class CognitoGuard:
     """
 
     def __init__(
-        self, app: Flask | None = None, *, verifier: CognitoVerifier | None = None, realm: str = "api"
+        self, app: Flask | None = None, *, verifier: CognitoVerifier | None = None, realm: str = DEFAULT_REALM
     ) -> None:
-        if not isinstance(realm, str) or not realm:
-            raise ConfigurationError("realm must be a non-empty string")
+        check_realm(realm)
         if verifier is not None and not isinstance(verifier, CognitoVerifier):
             raise ConfigurationError("verifier must be a CognitoVerifier")
         self.realm = realm
@@ -233,13 +240,13 @@ class CognitoGuard:
     def _authenticate(self, requirement: Requirement, *, optional: bool) -> None:
         """Verify the request's bearer token and store its claims on ``flask.g``; raise the refusal otherwise."""
         state = self._state()
-        token = bearer_token(request.headers.get("Authorization"))
-        if token is None:
-            if optional:
-                setattr(g, _CLAIMS, None)
-                return
-            raise _refusal(unauthenticated_answer(state.realm))
         try:
+            token = bearer_token(single_authorization(request.headers.getlist("Authorization")))
+            if token is None:
+                if optional:
+                    setattr(g, _CLAIMS, None)
+                    return
+                raise _refusal(unauthenticated_answer(state.realm))
             claims = state.verifier.verify_sync(token)
             if requirement:
                 requirement.check(claims)

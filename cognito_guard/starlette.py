@@ -29,19 +29,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from .asgi import (
-    CLAIMS_KEY,
+from .asgi import CLAIMS_KEY, CognitoAuthMiddleware, PathRule, cognito_lifespan, reject_websocket
+from .bearer import (
     DEFAULT_REALM,
-    CognitoAuthMiddleware,
-    PathRule,
+    ErrorAnswer,
+    bearer_token,
     check_realm,
-    cognito_lifespan,
-    reject_websocket,
+    error_answer,
+    single_authorization,
+    unauthenticated_answer,
     websocket_close_code,
 )
-from .bearer import ErrorAnswer, bearer_token, error_answer, unauthenticated_answer
 from .claims import Claims
-from .errors import CognitoGuardError, ConfigurationError, MalformedTokenError
+from .errors import CognitoGuardError, ConfigurationError
 from .guards import Match, Predicate, require
 from .verifier import CognitoVerifier
 
@@ -113,14 +113,9 @@ class CognitoAuthBackend(AuthenticationBackend):
         self.realm = check_realm(realm)
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        values = conn.headers.getlist("authorization")
-        if not values:
-            return None
         try:
-            if len(values) > 1:
-                raise MalformedTokenError("send a single Authorization header")
-            token = bearer_token(values[0])
-            if token is None:  # another scheme (Basic...): not ours to judge
+            token = bearer_token(single_authorization(conn.headers.getlist("authorization")))
+            if token is None:  # no header, or another scheme (Basic...): not ours to judge
                 return None
             claims = await self.verifier.verify(token)
         except CognitoGuardError as error:
