@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _token
+from .config import Settings
 from .errors import CognitoGuardError, ConfigurationError
 from .verifier import CognitoVerifier
 
@@ -38,30 +39,26 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _env_list(name: str) -> list[str] | None:
-    value = os.environ.get(name, "").strip()
-    return [item.strip() for item in value.split(",") if item.strip()] or None
-
-
 def _build_verifier(args: argparse.Namespace) -> CognitoVerifier:
-    pool_id = args.user_pool_id or os.environ.get("COGNITO_USER_POOL_ID")
-    if not pool_id:
-        raise ConfigurationError("--user-pool-id (or COGNITO_USER_POOL_ID) is required")
-    client_ids = None if args.any_client else (args.client_id or _env_list("COGNITO_CLIENT_ID"))
-    if client_ids is None and not args.any_client:
-        raise ConfigurationError("--client-id (or COGNITO_CLIENT_ID) is required; --any-client opts out")
-    token_use = args.token_use or os.environ.get("COGNITO_TOKEN_USE")
-    if token_use not in ("access", "id", "any"):
-        raise ConfigurationError("--token-use (or COGNITO_TOKEN_USE) must be access, id or any")
-    leeway = args.leeway if args.leeway is not None else float(os.environ.get("COGNITO_LEEWAY", "0") or 0)
+    # The options override the COGNITO_* environment variables of the same meaning; Settings checks them all.
+    given = {
+        "COGNITO_USER_POOL_ID": args.user_pool_id,
+        "COGNITO_CLIENT_ID": ["(any)"] if args.any_client else args.client_id,
+        "COGNITO_TOKEN_USE": args.token_use,
+        "COGNITO_ISSUER": args.issuer,
+        "COGNITO_JWKS_URI": args.jwks_uri,
+        "COGNITO_JWKS_FILE": args.jwks_file,
+        "COGNITO_LEEWAY": args.leeway,
+    }
+    settings = Settings.from_mapping(given, source="options or environment", fallback=os.environ)
     return CognitoVerifier(
-        user_pool_id=pool_id,
-        client_id=client_ids,
-        token_use=None if token_use == "any" else token_use,  # type: ignore[arg-type]
-        issuer=args.issuer or os.environ.get("COGNITO_ISSUER") or None,
-        jwks_uri=args.jwks_uri or os.environ.get("COGNITO_JWKS_URI") or None,
-        jwks=args.jwks_file,
-        leeway=leeway,
+        user_pool_id=settings.user_pool_id,
+        client_id=None if args.any_client else list(settings.client_id),
+        token_use=settings.token_use,
+        issuer=settings.issuer,
+        jwks_uri=settings.jwks_uri,
+        jwks=settings.jwks_file,
+        leeway=settings.leeway,
         scopes=args.scope,
         groups=args.group,
     )
@@ -70,8 +67,8 @@ def _build_verifier(args: argparse.Namespace) -> CognitoVerifier:
 def _verify(args: argparse.Namespace) -> int:
     try:
         verifier = _build_verifier(args)
-    except (ConfigurationError, ValueError) as error:
-        print(f"configuration_error: {error}", file=sys.stderr)
+    except ConfigurationError as error:
+        print(f"configuration_error: {error.message}", file=sys.stderr)
         return 2
     try:
         claims = verifier.verify_sync(_read_token(args.token))

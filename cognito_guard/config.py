@@ -7,8 +7,10 @@
 | ``COGNITO_TOKEN_USE`` | ``access`` (default), ``id`` or ``any`` |
 | ``COGNITO_ISSUER`` | issuer override (emulators, local stand-ins) |
 | ``COGNITO_JWKS_URI`` | JWKS URL override |
-| ``COGNITO_JWKS_FILE`` | verify offline with the keys in this JWKS file |
+| ``COGNITO_JWKS_FILE`` | verify offline with the keys in this JWKS file (no network at all) |
 | ``COGNITO_LEEWAY`` | seconds of clock skew allowed (default 0) |
+
+Every problem raises :class:`ConfigurationError` naming the variable.
 """
 
 from __future__ import annotations
@@ -19,17 +21,80 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import CognitoGuardError, ConfigurationError
-from .verifier import CognitoVerifier, TokenUse
+from .errors import ConfigurationError
+from .jwks import StaticKeySet, check_key_url, load_jwks_file
+from .verifier import CognitoVerifier, TokenUse, pool_issuers
 
-__all__ = ["Settings", "verifier_from_env"]
+__all__ = ["SETTING_NAMES", "Settings", "verifier_from_env"]
 
+SETTING_NAMES = (
+    "COGNITO_USER_POOL_ID",
+    "COGNITO_CLIENT_ID",
+    "COGNITO_TOKEN_USE",
+    "COGNITO_ISSUER",
+    "COGNITO_JWKS_URI",
+    "COGNITO_JWKS_FILE",
+    "COGNITO_LEEWAY",
+)
 _TOKEN_USES: dict[str, TokenUse | None] = {"access": "access", "id": "id", "any": None}
+
+
+def _named(name: str, error: ConfigurationError) -> ConfigurationError:
+    return ConfigurationError(f"{name}: {error.message}")
+
+
+class _Reader:
+    """Reads one setting at a time from ``values`` (then ``fallback``), accepting the obvious Python spellings."""
+
+    def __init__(self, values: Mapping[str, Any], fallback: Mapping[str, Any] | None, source: str) -> None:
+        self.values, self.fallback, self.source = values, fallback, source
+
+    def raw(self, name: str) -> object:
+        value = self.values.get(name)
+        if value is None and self.fallback is not None:
+            value = self.fallback.get(name)
+        return value
+
+    def text(self, name: str) -> str | None:
+        value = self.raw(name)
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{name} in the {self.source} must be a string")
+        return value.strip() or None
+
+    def client_ids(self) -> tuple[str, ...]:
+        name = "COGNITO_CLIENT_ID"
+        value = self.raw(name)
+        if isinstance(value, (list, tuple)):
+            items = [item.strip() for item in value if isinstance(item, str) and item.strip()]
+            if len(items) != len(value):
+                raise ConfigurationError(f"{name} in the {self.source} must hold non-empty strings")
+        else:
+            items = [item.strip() for item in (self.text(name) or "").split(",") if item.strip()]
+        if not items:
+            raise ConfigurationError(f"{name} is not set in the {self.source} (one app client id, or several)")
+        return tuple(items)
+
+    def leeway(self) -> float:
+        name = "COGNITO_LEEWAY"
+        value = self.raw(name)
+        if value is None or value == "":
+            return 0.0
+        try:
+            leeway = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            leeway = math.nan
+        if not math.isfinite(leeway) or not 0 <= leeway <= 86400:
+            raise ConfigurationError(f"{name} must be a number of seconds between 0 and 86400, not {value!r}")
+        return leeway
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The verifier settings an app reads from its environment."""
+    """The verifier settings an app reads from its environment, each one already checked."""
 
     user_pool_id: str
     client_id: tuple[str, ...]
@@ -40,42 +105,54 @@ class Settings:
     leeway: float = 0.0
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], *, source: str = "environment") -> Settings:
-        """Read the ``COGNITO_*`` names from ``values``; raises :class:`ConfigurationError` naming the bad one."""
+    def from_mapping(
+        cls,
+        values: Mapping[str, Any],
+        *,
+        source: str = "environment",
+        fallback: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Read the ``COGNITO_*`` names from ``values`` (a name absent or ``None`` there is read from ``fallback``).
 
-        def text(name: str) -> str | None:
-            value = values.get(name)
-            if value is None:
-                return None
-            if not isinstance(value, str):
-                raise ConfigurationError(f"{name} in the {source} must be a string")
-            return value.strip() or None
-
-        pool_id = text("COGNITO_USER_POOL_ID")
+        Besides strings, ``COGNITO_CLIENT_ID`` may be a list, ``COGNITO_LEEWAY`` a number and ``COGNITO_JWKS_FILE`` a
+        path. Raises :class:`ConfigurationError` naming the variable that is missing or invalid.
+        """
+        read = _Reader(values, fallback, source)
+        pool_id = read.text("COGNITO_USER_POOL_ID")
         if pool_id is None:
             raise ConfigurationError(f"COGNITO_USER_POOL_ID is not set in the {source}")
-        raw_clients = text("COGNITO_CLIENT_ID")
-        clients = tuple(item.strip() for item in (raw_clients or "").split(",") if item.strip())
-        if not clients:
-            raise ConfigurationError(f"COGNITO_CLIENT_ID is not set in the {source} (one id, or several with commas)")
-        raw_use = (text("COGNITO_TOKEN_USE") or "access").lower()
+        client_ids = read.client_ids()
+        raw_use = (read.text("COGNITO_TOKEN_USE") or "access").lower()
         if raw_use not in _TOKEN_USES:
             raise ConfigurationError(f"COGNITO_TOKEN_USE must be access, id or any, not {raw_use!r}")
-        raw_leeway = text("COGNITO_LEEWAY") or "0"
+        issuer = read.text("COGNITO_ISSUER")
+        jwks_uri = read.text("COGNITO_JWKS_URI")
+        jwks_file = read.text("COGNITO_JWKS_FILE")
+        for name, url in (("COGNITO_ISSUER", issuer), ("COGNITO_JWKS_URI", jwks_uri)):
+            if url is not None:
+                try:
+                    check_key_url(url, name)
+                except ConfigurationError as error:
+                    raise _named(name, error) from None
         try:
-            leeway = float(raw_leeway)
-        except ValueError:
-            leeway = math.nan
-        if not math.isfinite(leeway) or leeway < 0:
-            raise ConfigurationError(f"COGNITO_LEEWAY must be a non-negative number of seconds, not {raw_leeway!r}")
+            pool_issuers(pool_id, issuer)
+        except ConfigurationError as error:
+            raise _named("COGNITO_USER_POOL_ID", error) from None
+        if jwks_file is not None:
+            if jwks_uri is not None:
+                raise ConfigurationError("set COGNITO_JWKS_FILE (offline keys) or COGNITO_JWKS_URI, not both")
+            try:
+                StaticKeySet(load_jwks_file(jwks_file), source=f"JWKS file {jwks_file!r}")
+            except ConfigurationError as error:
+                raise _named("COGNITO_JWKS_FILE", error) from None
         return cls(
             user_pool_id=pool_id,
-            client_id=clients,
+            client_id=client_ids,
             token_use=_TOKEN_USES[raw_use],
-            issuer=text("COGNITO_ISSUER"),
-            jwks_uri=text("COGNITO_JWKS_URI"),
-            jwks_file=text("COGNITO_JWKS_FILE"),
-            leeway=leeway,
+            issuer=issuer,
+            jwks_uri=jwks_uri,
+            jwks_file=jwks_file,
+            leeway=read.leeway(),
         )
 
     @classmethod
@@ -84,20 +161,20 @@ class Settings:
         return cls.from_mapping(os.environ if environ is None else environ)
 
     def verifier(self, **options: Any) -> CognitoVerifier:
-        """Build the :class:`CognitoVerifier`; ``options`` are passed on (``scopes=``, ``jwks_cache=``...)."""
-        try:
-            return CognitoVerifier(
-                user_pool_id=self.user_pool_id,
-                client_id=list(self.client_id),
-                token_use=self.token_use,
-                issuer=self.issuer,
-                jwks_uri=self.jwks_uri,
-                jwks=self.jwks_file,
-                leeway=self.leeway,
-                **options,
-            )
-        except CognitoGuardError as error:
-            raise ConfigurationError(f"COGNITO_* settings are invalid: {error.message}") from None
+        """Build the :class:`CognitoVerifier`; ``options`` are passed on (``scopes=``, ``jwks_cache=``...).
+
+        With ``COGNITO_JWKS_FILE`` the verifier never touches the network.
+        """
+        return CognitoVerifier(
+            user_pool_id=self.user_pool_id,
+            client_id=list(self.client_id),
+            token_use=self.token_use,
+            issuer=self.issuer,
+            jwks_uri=self.jwks_uri,
+            jwks=self.jwks_file,
+            leeway=self.leeway,
+            **options,
+        )
 
 
 def verifier_from_env(environ: Mapping[str, str] | None = None, **options: Any) -> CognitoVerifier:

@@ -51,27 +51,6 @@ R = TypeVar("R")
 _EXTENSION = "cognito_guard"
 _CLAIMS = "_cognito_guard_claims"  # attribute of flask.g holding the request's Claims (None: optional, no token)
 _SOURCE = "Flask app.config or the environment"
-_SETTING_NAMES = (
-    "COGNITO_USER_POOL_ID",
-    "COGNITO_CLIENT_ID",
-    "COGNITO_TOKEN_USE",
-    "COGNITO_ISSUER",
-    "COGNITO_JWKS_URI",
-    "COGNITO_JWKS_FILE",
-    "COGNITO_LEEWAY",
-)
-
-
-def _config_text(name: str, value: object) -> object:
-    # app.config holds Python values, the environment only strings: accept the obvious Python spellings and leave
-    # anything else to Settings, which names the variable it refuses.
-    if name == "COGNITO_CLIENT_ID" and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return ",".join(value)
-    if name == "COGNITO_LEEWAY" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if name == "COGNITO_JWKS_FILE" and isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return value
 
 
 def settings_from_config(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,12 +59,7 @@ def settings_from_config(config: Mapping[str, Any], environ: Mapping[str, str] |
     A name set to ``None`` in ``config`` counts as absent. ``COGNITO_CLIENT_ID`` may be a list, ``COGNITO_LEEWAY`` a
     number and ``COGNITO_JWKS_FILE`` a path. Raises :class:`ConfigurationError` naming a missing or invalid variable.
     """
-    environ = os.environ if environ is None else environ
-    merged: dict[str, object] = {}
-    for name in _SETTING_NAMES:
-        value = config.get(name)
-        merged[name] = environ.get(name) if value is None else _config_text(name, value)
-    return Settings.from_mapping(merged, source=_SOURCE)
+    return Settings.from_mapping(config, source=_SOURCE, fallback=os.environ if environ is None else environ)
 
 
 @dataclass(frozen=True)

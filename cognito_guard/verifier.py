@@ -35,7 +35,7 @@ from .errors import (
 from .guards import Requirement
 from .jwks import JWKSCache, KeySet, SigningKey, StaticKeySet, check_key_url, load_jwks_file
 
-__all__ = ["CognitoVerifier", "TokenUse", "UserPool"]
+__all__ = ["CognitoVerifier", "TokenUse", "UserPool", "pool_issuers"]
 
 TokenUse = Literal["access", "id"]
 JWKSSource = Union[Mapping[str, Any], str, "os.PathLike[str]"]
@@ -92,6 +92,28 @@ def _client_ids(value: str | Iterable[str] | None, what: str) -> frozenset[str] 
     return frozenset(items)
 
 
+def pool_issuers(user_pool_id: str, issuer: str | None = None) -> tuple[str, ...]:
+    """The ``iss`` values a pool's tokens may carry: ``issuer`` when given (emulators, local stand-ins), else both
+    Cognito hosts for the pool's region. Raises :class:`ConfigurationError` for a bad pool id or issuer URL."""
+    if not isinstance(user_pool_id, str):
+        raise ConfigurationError("user_pool_id must be a string")
+    if issuer is not None:
+        if not _CUSTOM_POOL_ID.fullmatch(user_pool_id):
+            raise ConfigurationError("user_pool_id must be made of letters, digits, '-' and '_'")
+        check_key_url(issuer, "issuer")
+        return (issuer.rstrip("/"),)
+    match = _POOL_ID.fullmatch(user_pool_id)
+    if match is None:
+        raise ConfigurationError(
+            f"user_pool_id {user_pool_id!r} is not a Cognito user pool id such as 'us-east-1_Abc123XYZ'"
+        )
+    region = match.group(1)
+    return (
+        f"https://cognito-idp.{region}.amazonaws.com/{user_pool_id}",
+        f"https://issuer-cognito-idp.{region}.amazonaws.com/{user_pool_id}",
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class UserPool:
     """One user pool a verifier accepts tokens from (see :meth:`CognitoVerifier.for_pools`).
@@ -140,8 +162,6 @@ class CognitoVerifier:
     one Cognito uses); ``max_token_length`` in characters (default 32 KiB); ``cache_size`` verified results kept
     (default 10 000, 0 disables); ``jwks_cache`` to share keys between verifiers, or ``http_client`` /
     ``async_http_client`` to fetch with your own httpx clients; ``clock`` returning Unix seconds (tests).
-
-    If neither ``jwks`` nor ``jwks_uri`` is given and ``COGNITO_JWKS_FILE`` is set, keys are read from that file.
 
     Raises :class:`~cognito_guard.errors.ConfigurationError` on bad settings.
     """
@@ -271,35 +291,16 @@ class CognitoVerifier:
         if not isinstance(config, UserPool):
             raise ConfigurationError("pools must be UserPool instances")
         pool_id = config.user_pool_id
-        if not isinstance(pool_id, str):
-            raise ConfigurationError("user_pool_id must be a string")
         if config.token_use not in ("access", "id", None):
             raise ConfigurationError("token_use must be 'access', 'id' or None (either)")
         client_ids = _client_ids(config.client_id, "client_id")
         audience = _client_ids(config.audience, "audience")
-        if config.issuer is not None:
-            if not _CUSTOM_POOL_ID.fullmatch(pool_id):
-                raise ConfigurationError("user_pool_id must be made of letters, digits, '-' and '_'")
-            check_key_url(config.issuer, "issuer")
-            issuers: tuple[str, ...] = (config.issuer.rstrip("/"),)
-        else:
-            match = _POOL_ID.fullmatch(pool_id)
-            if match is None:
-                raise ConfigurationError(
-                    f"user_pool_id {pool_id!r} is not a Cognito user pool id such as 'us-east-1_Abc123XYZ'"
-                )
-            region = match.group(1)
-            issuers = (
-                f"https://cognito-idp.{region}.amazonaws.com/{pool_id}",
-                f"https://issuer-cognito-idp.{region}.amazonaws.com/{pool_id}",
-            )
+        issuers = pool_issuers(pool_id, config.issuer)
         key_set = self._key_set(config, issuers[0])
         return _Pool(issuers, client_ids, config.token_use, audience, key_set)
 
     def _key_set(self, config: UserPool, issuer: str) -> KeySet:
         jwks = config.jwks
-        if jwks is None and config.jwks_uri is None and os.environ.get("COGNITO_JWKS_FILE"):
-            jwks = os.environ["COGNITO_JWKS_FILE"]
         if jwks is not None:
             if config.jwks_uri is not None:
                 raise ConfigurationError("pass either jwks (preloaded keys) or jwks_uri, not both")

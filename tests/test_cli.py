@@ -105,7 +105,7 @@ def test_verify_without_a_client_id_is_a_usage_error(
     status = main(["verify", "--user-pool-id", issuer.user_pool_id, "--token-use", "access", "x.y.z"])
 
     assert status == 2
-    assert "--client-id" in capsys.readouterr().err
+    assert "COGNITO_CLIENT_ID" in capsys.readouterr().err
 
 
 def test_decode_prints_header_and_payload_and_warns_they_are_unverified(

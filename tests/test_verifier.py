@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from cognito_guard import Claims, CognitoVerifier, Requirement, UserPool, errors
+from cognito_guard import Claims, CognitoVerifier, Requirement, UserPool, errors, verifier_from_env
 from cognito_guard.jwks import SigningKey
 from cognito_guard.testing import LocalIssuer, SigningKeyPair, sign_compact
 
@@ -1192,27 +1192,35 @@ async def test_keys_are_read_from_a_jwks_file(
     assert (await verify(verifier, issuer.access_token())).sub
 
 
-async def test_keys_are_read_from_the_file_named_by_cognito_jwks_file(
+async def test_verifier_from_env_reads_keys_from_the_file_named_by_cognito_jwks_file(
     issuer: LocalIssuer, verify: VerifyFn, jwks_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COGNITO_USER_POOL_ID", issuer.user_pool_id)
+    monkeypatch.setenv("COGNITO_CLIENT_ID", "client-a")
     monkeypatch.setenv("COGNITO_JWKS_FILE", str(jwks_file))
     with no_network_client() as client:
-        verifier = CognitoVerifier(
-            user_pool_id=issuer.user_pool_id,
-            client_id="client-a",
-            token_use="access",
-            clock=issuer.clock,
-            http_client=client,
-        )
+        verifier = verifier_from_env(clock=issuer.clock, http_client=client)
         assert (await verify(verifier, issuer.access_token())).sub
 
 
-def test_missing_file_named_by_cognito_jwks_file_is_a_configuration_error(
+def test_missing_file_named_by_cognito_jwks_file_is_a_configuration_error_naming_it(
+    issuer: LocalIssuer, tmp_path: Path
+) -> None:
+    environ = {
+        "COGNITO_USER_POOL_ID": issuer.user_pool_id,
+        "COGNITO_CLIENT_ID": "client-a",
+        "COGNITO_JWKS_FILE": str(tmp_path / "missing.json"),
+    }
+    with pytest.raises(errors.ConfigurationError, match="COGNITO_JWKS_FILE"):
+        verifier_from_env(environ)
+
+
+def test_the_constructor_never_reads_the_environment(
     issuer: LocalIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COGNITO_JWKS_FILE", str(tmp_path / "missing.json"))
-    with pytest.raises(errors.ConfigurationError):
-        CognitoVerifier(user_pool_id=issuer.user_pool_id, client_id="client-a", token_use="access")
+    verifier = CognitoVerifier(user_pool_id=issuer.user_pool_id, client_id="client-a", token_use="access")
+    assert verifier.issuers[0].endswith(issuer.user_pool_id)
 
 
 def test_keys_are_fetched_from_the_pools_well_known_jwks_uri(issuer: LocalIssuer) -> None:
