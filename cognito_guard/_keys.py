@@ -139,7 +139,10 @@ def load_jwks_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def is_loopback_url(url: str) -> bool:
     """True for URLs to localhost or a loopback IP address (never for names that merely start with "127.")."""
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
     if host == "localhost":
         return True
     try:
@@ -150,8 +153,12 @@ def is_loopback_url(url: str) -> bool:
 
 def check_key_url(url: str, what: str) -> None:
     """Raise :class:`ConfigurationError` unless ``url`` is https, or http to a loopback host."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except (ValueError, TypeError, AttributeError):
+        raise ConfigurationError(f"{what} is not a valid URL: {url!r}") from None
+    if parts.scheme == "https" and host:
         return
     if parts.scheme == "http" and is_loopback_url(url):
         return

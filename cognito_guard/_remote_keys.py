@@ -51,8 +51,7 @@ def _decode_body(chunks: list[bytes]) -> dict[str, SigningKey]:
         raise _FetchError(str(error)) from None
 
 
-def _fetch_sync(client: httpx.Client, uri: str, options: FetchOptions) -> dict[str, SigningKey]:
-    deadline = time.monotonic() + options.timeout
+def _read_sync(client: httpx.Client, uri: str, options: FetchOptions, deadline: float) -> dict[str, SigningKey]:
     chunks: list[bytes] = []
     size = 0
     try:
@@ -68,6 +67,35 @@ def _fetch_sync(client: httpx.Client, uri: str, options: FetchOptions) -> dict[s
     except httpx.HTTPError as error:
         raise _FetchError(f"{type(error).__name__}") from None
     return _decode_body(chunks)
+
+
+def _fetch_sync(client: httpx.Client, uri: str, options: FetchOptions) -> dict[str, SigningKey]:
+    """Fetch within ``options.timeout`` in all, whatever the server does.
+
+    httpx's timeouts bound each read, not the exchange: a server trickling its headers a byte at a time could hold us
+    (and, through the key set's lock, every caller waiting for keys) as long as it likes. So the exchange runs in a
+    daemon thread and we stop waiting at the deadline; an abandoned fetch ends on its own (its result is dropped).
+    Fetches are rare (one per TTL or cooldown), so a thread each costs nothing that matters.
+    """
+    deadline = time.monotonic() + options.timeout
+    outcome: list[dict[str, SigningKey] | BaseException] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(_read_sync(client, uri, options, deadline))
+        except BaseException as error:
+            outcome.append(error)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="cognito-guard-jwks-fetch", daemon=True).start()
+    if not done.wait(options.timeout):
+        raise _FetchError(f"no complete response within {options.timeout} s")
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 async def _fetch_async(client: httpx.AsyncClient, uri: str, options: FetchOptions) -> dict[str, SigningKey]:

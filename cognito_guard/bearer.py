@@ -107,7 +107,8 @@ def error_answer(error: CognitoGuardError, realm: str) -> ErrorAnswer:
         challenge = f'Bearer realm={_quote(realm)}, error="invalid_token", error_description={_quote(error.message)}'
         return ErrorAnswer(401, {"WWW-Authenticate": challenge}, body)
     if isinstance(error, KeysUnavailableError):
-        retry_after = max(1, math.ceil(error.retry_after or 1))
+        wait = error.retry_after
+        retry_after = max(1, math.ceil(wait)) if wait is not None and math.isfinite(wait) else 1
         return ErrorAnswer(503, {"Retry-After": str(retry_after)}, body)
     if error.status_code == 403:
         challenge = f'Bearer realm={_quote(realm)}, error="insufficient_scope"'

@@ -81,7 +81,7 @@ class _Reader:
     def leeway(self) -> float:
         name = "COGNITO_LEEWAY"
         value = self.raw(name)
-        if value is None or value == "":
+        if value is None or (isinstance(value, str) and not value.strip()):
             return 0.0
         try:
             leeway = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]

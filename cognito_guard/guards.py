@@ -30,9 +30,14 @@ Predicate = Callable[[Claims], bool | Awaitable[bool]]
 def _names(value: str | Iterable[str] | None, what: str) -> frozenset[str]:
     if value is None:
         return frozenset()
+    if not isinstance(value, (str, Iterable)):
+        raise ConfigurationError(f"{what} must be a string or a list of strings")
     items = (value,) if isinstance(value, str) else tuple(value)
     if not all(isinstance(item, str) and item for item in items):
         raise ConfigurationError(f"{what} must be non-empty strings")
+    if what == "scopes" and any(len(item.split()) != 1 or item != item.strip() for item in items):
+        # A scope never holds whitespace (RFC 6749, 3.3): "a b" would be a requirement no token can meet.
+        raise ConfigurationError("scopes must be listed one by one: ['a', 'b'], not 'a b'")
     return frozenset(items)
 
 
@@ -77,7 +82,14 @@ class Requirement:
         """Validate and normalise user input; raises :class:`ConfigurationError` on bad values."""
         if scopes_match not in ("all", "any") or groups_match not in ("all", "any"):
             raise ConfigurationError("scopes_match and groups_match must be 'all' or 'any'")
-        predicates = () if predicate is None else (predicate,) if callable(predicate) else tuple(predicate)
+        if predicate is None:
+            predicates: tuple[Predicate, ...] = ()
+        elif callable(predicate):
+            predicates = (predicate,)
+        elif isinstance(predicate, Iterable) and not isinstance(predicate, str):
+            predicates = tuple(predicate)
+        else:
+            predicates = (predicate,)  # refused just below
         if not all(callable(item) for item in predicates):
             raise ConfigurationError("predicate must be a callable taking Claims (or a list of them)")
         return cls(
