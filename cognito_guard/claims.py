@@ -82,8 +82,8 @@ class Claims(Mapping[str, Any]):
     @classmethod
     def from_frozen(cls, claims: dict[str, Any]) -> Claims:
         """Wrap a dict whose arrays and objects are already frozen (the verifier's fast path; takes ownership)."""
-        self = cls.__new__(cls)
-        object.__setattr__(self, "_raw", claims)
+        self = _new(cls)
+        _set_raw(self, claims)
         return self
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -219,3 +219,8 @@ class Claims(Mapping[str, Any]):
     def auth_time(self) -> datetime | None:
         """When the user authenticated (``auth_time``), if present."""
         return _timestamp(self._raw.get("auth_time"))
+
+
+# The fast path of from_frozen: create and fill a Claims without going through __init__ or __setattr__.
+_new = object.__new__
+_set_raw = Claims._raw.__set__  # type: ignore[attr-defined]

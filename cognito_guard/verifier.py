@@ -450,15 +450,15 @@ class CognitoVerifier:
                 # bool is an int subclass and no time; NaN fails both comparisons.
                 if not ((type(value) is int or type(value) is float) and 0 <= value <= _MAX_TIME):
                     raise ClaimError(f"claim {name!r} must be a time (seconds since the epoch)")
-            elif type(value) is list or type(value) is dict:
-                if name in _STRING_LIST_CLAIMS and not (type(value) is list and _all_strings(value)):
+            elif name in _STRING_LIST_CLAIMS:
+                if type(value) is not list or not _all_strings(value):
                     raise ClaimError(f"claim {name!r} must be an array of strings")
+                payload[name] = tuple(value)
+            elif type(value) is list or type(value) is dict:
                 try:
                     payload[name] = freeze(value)
                 except ValueError:
                     raise ClaimError(f"claim {name!r} is nested too deeply") from None
-            elif name in _STRING_LIST_CLAIMS:
-                raise ClaimError(f"claim {name!r} must be an array of strings")
 
         get = payload.get
         leeway = self._leeway
