@@ -1,14 +1,19 @@
-"""Real servers on 127.0.0.1 for tests: an ASGI app under uvicorn, a WSGI app under werkzeug, each in a thread."""
+"""Real servers on 127.0.0.1 for tests: an ASGI app under uvicorn or a WSGI app under werkzeug (each in a thread), or
+a documented server command in a subprocess."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import uvicorn
 from werkzeug.serving import make_server
 
@@ -58,3 +63,36 @@ def serve_wsgi(app: Any) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(10)
+
+
+@contextlib.contextmanager
+def serve_command(command: list[str], *, port: int, cwd: Path, log: Path) -> Iterator[str]:
+    """Run a server command (``uvicorn ...``, ``flask run ...``) listening on ``port``; yields the base URL once it
+    answers. Fails early with the command's output if it exits. No fixed sleeps: each wait ends when the process does.
+    """
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):  # each attempt waits at most 50 ms for the process to exit: ~15 s to start, at most
+            try:
+                httpx.get(f"{url}/health", timeout=5)
+                break
+            except httpx.TransportError:
+                pass
+            try:
+                process.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                continue
+            raise AssertionError(f"{command[0]} exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        else:
+            raise AssertionError(f"{command[0]} did not answer:\n{log.read_text(errors='replace')}")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

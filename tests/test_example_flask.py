@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from types import ModuleType
 
 import httpx
 import pytest
-from servers import free_port, serve_wsgi
+from servers import free_port, serve_command, serve_wsgi
 
 from cognito_guard import ConfigurationError
 from cognito_guard.testing import LocalIssuer, SigningKeyPair
@@ -25,7 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULE = "examples.flask_app"
 POOL_ID = "eu-west-1_TestPool1"
 CLIENT_ID = "example-client"
-START_ATTEMPTS = 300  # each waits at most 50 ms for the process to exit: about 15 s to start, at most
 
 
 @pytest.fixture
@@ -150,52 +148,15 @@ def test_example_without_a_user_pool_id_refuses_to_start_naming_the_variable(
 # -- the documented command -----------------------------------------------------------------------------------------
 
 
-def wait_until_answering(url: str, process: subprocess.Popen[bytes], log: Path) -> httpx.Response:
-    """GET ``url`` until the server answers; fail early if the process exits. No fixed sleeps: each wait ends as
-    soon as the process does."""
-    for _ in range(START_ATTEMPTS):
-        try:
-            return httpx.get(url, timeout=5)
-        except httpx.TransportError:
-            pass
-        try:
-            process.wait(timeout=0.05)
-        except subprocess.TimeoutExpired:
-            continue
-        raise AssertionError(f"flask run exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-    raise AssertionError(f"flask run did not answer:\n{log.read_text(errors='replace')}")
-
-
 def test_flask_run_command_serves_the_example(
     cognito_env: dict[str, str], live_issuer: LocalIssuer, tmp_path: Path
 ) -> None:
     flask = Path(sys.executable).with_name("flask")
     port = free_port()
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("FLASK_")}
-    log = tmp_path / "flask.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(flask), "--app", "examples.flask_app", "run", "--port", str(port)],
-            cwd=ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        health = wait_until_answering(f"http://127.0.0.1:{port}/health", process, log)
-        me = httpx.get(
-            f"http://127.0.0.1:{port}/me",
-            headers={"Authorization": f"Bearer {live_issuer.access_token(username='carol')}"},
-            timeout=10,
-        )
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    command = [str(flask), "--app", "examples.flask_app", "run", "--port", str(port)]
+    with serve_command(command, port=port, cwd=ROOT, log=tmp_path / "flask.log") as url:
+        token = live_issuer.access_token(username="carol")
+        me = httpx.get(f"{url}/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
-    assert health.status_code == 200
     assert me.status_code == 200
     assert me.json()["username"] == "carol"
