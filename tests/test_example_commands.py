@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from cognito_env import use_offline_pool
 from servers import free_port, serve_command
 
 from cognito_guard.testing import LocalIssuer, SigningKeyPair
@@ -25,13 +24,7 @@ def test_uvicorn_command_serves_the_example(
 ) -> None:
     access_key, id_key = session_keys
     pool = LocalIssuer(user_pool_id="eu-west-1_Command1", client_id="cmd-client", access_key=access_key, id_key=id_key)
-    jwks_file = tmp_path / "jwks.json"
-    jwks_file.write_text(json.dumps(pool.jwks))
-    for name in [name for name in os.environ if name.startswith("COGNITO_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("COGNITO_USER_POOL_ID", pool.user_pool_id)
-    monkeypatch.setenv("COGNITO_CLIENT_ID", pool.client_id)
-    monkeypatch.setenv("COGNITO_JWKS_FILE", str(jwks_file))
+    use_offline_pool(monkeypatch, pool, tmp_path)
     uvicorn = Path(sys.executable).with_name("uvicorn")
     port = free_port()
 

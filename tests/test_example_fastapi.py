@@ -7,7 +7,6 @@ with httpx and over a WebSocket with the ``websockets`` client.
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from types import ModuleType
 
 import httpx
 import pytest
+from cognito_env import use_offline_pool
 from servers import serve_asgi
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -24,15 +24,6 @@ from cognito_guard.testing import LocalIssuer, SigningKeyPair
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = "examples.fastapi_app"
-COGNITO_VARIABLES = (
-    "COGNITO_USER_POOL_ID",
-    "COGNITO_CLIENT_ID",
-    "COGNITO_TOKEN_USE",
-    "COGNITO_ISSUER",
-    "COGNITO_JWKS_URI",
-    "COGNITO_JWKS_FILE",
-    "COGNITO_LEEWAY",
-)
 
 
 def load_example(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
@@ -54,14 +45,7 @@ def pool(session_keys: tuple[SigningKeyPair, SigningKeyPair]) -> LocalIssuer:
 
 @pytest.fixture
 def cognito_env(pool: LocalIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in COGNITO_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    jwks_file = tmp_path / "jwks.json"
-    jwks_file.write_text(json.dumps(pool.jwks))
-    monkeypatch.setenv("COGNITO_USER_POOL_ID", pool.user_pool_id)
-    monkeypatch.setenv("COGNITO_CLIENT_ID", pool.client_id)
-    monkeypatch.setenv("COGNITO_TOKEN_USE", "access")
-    monkeypatch.setenv("COGNITO_JWKS_FILE", str(jwks_file))
+    use_offline_pool(monkeypatch, pool, tmp_path)
 
 
 @pytest.fixture

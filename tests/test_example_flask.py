@@ -6,8 +6,6 @@ Keys come from a JWKS file in a temporary directory (COGNITO_JWKS_FILE), so noth
 from __future__ import annotations
 
 import importlib
-import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +13,7 @@ from types import ModuleType
 
 import httpx
 import pytest
+from cognito_env import use_offline_pool
 from servers import free_port, serve_command, serve_wsgi
 
 from cognito_guard import ConfigurationError
@@ -36,15 +35,7 @@ def live_issuer(session_keys: tuple[SigningKeyPair, SigningKeyPair]) -> LocalIss
 @pytest.fixture
 def cognito_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, live_issuer: LocalIssuer) -> dict[str, str]:
     """COGNITO_* variables for the example: the test pool, its keys in a JWKS file; nothing else from outside."""
-    for name in list(os.environ):
-        if name.startswith("COGNITO_"):
-            monkeypatch.delenv(name)
-    jwks_file = tmp_path / "jwks.json"
-    jwks_file.write_text(json.dumps(live_issuer.jwks), encoding="utf-8")
-    values = {"COGNITO_USER_POOL_ID": POOL_ID, "COGNITO_CLIENT_ID": CLIENT_ID, "COGNITO_JWKS_FILE": str(jwks_file)}
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
+    return use_offline_pool(monkeypatch, live_issuer, tmp_path)
 
 
 def load_example(monkeypatch: pytest.MonkeyPatch) -> ModuleType:

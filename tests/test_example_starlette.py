@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from cognito_env import use_offline_pool
 from servers import serve_asgi
 
 from cognito_guard import ConfigurationError
@@ -37,14 +37,7 @@ def fresh_import(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def base_url(pool: LocalIssuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_import: None) -> Iterator[str]:
-    jwks_file = tmp_path / "jwks.json"
-    jwks_file.write_text(json.dumps(pool.jwks))
-    for name in ("COGNITO_ISSUER", "COGNITO_JWKS_URI", "COGNITO_LEEWAY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COGNITO_USER_POOL_ID", pool.user_pool_id)
-    monkeypatch.setenv("COGNITO_CLIENT_ID", pool.client_id)
-    monkeypatch.setenv("COGNITO_TOKEN_USE", "access")
-    monkeypatch.setenv("COGNITO_JWKS_FILE", str(jwks_file))
+    use_offline_pool(monkeypatch, pool, tmp_path)
     with serve_asgi(f"{MODULE}:app") as url:  # what `uvicorn examples.starlette_app:app` does
         yield url
 

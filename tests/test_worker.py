@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cognito_env import use_offline_pool
 
 from cognito_guard import CognitoVerifier, errors
 from cognito_guard.testing import LocalIssuer, SigningKeyPair
@@ -38,15 +39,7 @@ def live_issuer(session_keys: tuple[SigningKeyPair, SigningKeyPair]) -> LocalIss
 @pytest.fixture
 def cognito_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, live_issuer: LocalIssuer) -> dict[str, str]:
     """COGNITO_* for the worker: the test pool with its keys in a JWKS file, and nothing from outside."""
-    for name in list(os.environ):
-        if name.startswith("COGNITO_"):
-            monkeypatch.delenv(name)
-    jwks_file = tmp_path / "jwks.json"
-    jwks_file.write_text(json.dumps(live_issuer.jwks), encoding="utf-8")
-    values = {"COGNITO_USER_POOL_ID": POOL_ID, "COGNITO_CLIENT_ID": CLIENT_ID, "COGNITO_JWKS_FILE": str(jwks_file)}
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
+    return use_offline_pool(monkeypatch, live_issuer, tmp_path)
 
 
 @pytest.fixture
