@@ -7,6 +7,7 @@ policy checks.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import re
@@ -28,6 +29,7 @@ from .errors import (
     ExpiredTokenError,
     IssuedInFutureError,
     IssuerError,
+    KeysUnavailableError,
     NotYetValidError,
     SignatureError,
     TokenUseError,
@@ -90,6 +92,12 @@ def _client_ids(value: str | Iterable[str] | None, what: str) -> frozenset[str] 
     if not items or not all(isinstance(item, str) and item for item in items):
         raise ConfigurationError(f"{what} must be a non-empty string, a non-empty list of them, or None to opt out")
     return frozenset(items)
+
+
+def _raise_first_failure(outcomes: Sequence[object]) -> None:
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def pool_issuers(user_pool_id: str, issuer: str | None = None) -> tuple[str, ...]:
@@ -351,14 +359,22 @@ class CognitoVerifier:
         return self._check(token, parsed, key, now)  # type: ignore[arg-type]
 
     async def warm_up(self) -> None:
-        """Fetch every pool's keys now (call at application start); raises KeysUnavailableError on failure."""
-        for key_set in self._key_sets():
-            await key_set.warm_up()
+        """Fetch every pool's keys now (call at application start), all of them at once.
+
+        Raises :class:`KeysUnavailableError` if any pool's keys could not be had (the others are loaded anyway).
+        """
+        outcomes = await asyncio.gather(*(key_set.warm_up() for key_set in self._key_sets()), return_exceptions=True)
+        _raise_first_failure(outcomes)
 
     def warm_up_sync(self) -> None:
-        """Synchronous :meth:`warm_up`."""
+        """Synchronous :meth:`warm_up` (pool after pool)."""
+        outcomes: list[BaseException | None] = []
         for key_set in self._key_sets():
-            key_set.warm_up_sync()
+            try:
+                key_set.warm_up_sync()
+            except KeysUnavailableError as error:
+                outcomes.append(error)
+        _raise_first_failure(outcomes)
 
     def _key_sets(self) -> list[KeySet]:
         return list({id(pool.key_set): pool.key_set for pool in self._pools.values()}.values())

@@ -6,6 +6,7 @@ in tests/test_jwks_server.py.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import logging
@@ -15,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 import pytest
+import respx
 from conftest import Clock
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
@@ -25,6 +27,7 @@ from cognito_guard import (
     ConfigurationError,
     JWKSCache,
     KeysUnavailableError,
+    UserPool,
     verifier_from_env,
 )
 from cognito_guard.errors import KeyNotFoundError
@@ -589,3 +592,31 @@ def test_unreadable_jwks_file_is_a_configuration_error(issuer: LocalIssuer, tmp_
 
     with pytest.raises(ConfigurationError):
         issuer.verifier(jwks=path)
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+async def test_warm_up_loads_every_pool_it_can_before_reporting_the_one_that_failed(
+    session_keys: tuple[SigningKeyPair, SigningKeyPair], clock: Clock, mode: str
+) -> None:
+    access_key, id_key = session_keys
+    down = LocalIssuer(user_pool_id="eu-west-1_DownPool1", client_id="a", clock=clock)
+    up = LocalIssuer(user_pool_id="eu-west-1_UpPool1", client_id="b", clock=clock, access_key=access_key, id_key=id_key)
+    verifier = CognitoVerifier.for_pools(
+        [
+            UserPool(user_pool_id=down.user_pool_id, client_id="a", token_use="access"),
+            UserPool(user_pool_id=up.user_pool_id, client_id="b", token_use="access"),
+        ],
+        clock=clock,
+    )
+    with respx.mock(assert_all_called=True) as router:
+        router.get(down.jwks_uri).mock(return_value=httpx.Response(500))
+        served = mock_jwks(up, router)
+        warm_up = verifier.warm_up() if mode == "async" else asyncio.to_thread(verifier.warm_up_sync)
+        with pytest.raises(KeysUnavailableError):
+            await warm_up
+        fetched_by_warm_up = served.call_count
+        claims = verifier.verify_sync(up.access_token(username="kept"))
+
+    assert fetched_by_warm_up == 1
+    assert served.call_count == 1  # the token needed no further fetch
+    assert claims.username == "kept"
