@@ -330,9 +330,11 @@ class CognitoVerifier:
         Raises :class:`TokenError` (401), :class:`AuthorizationError` (403) or :class:`KeysUnavailableError` (503).
         """
         now = self._clock()
-        claims = self._cached(token, now)
-        if claims is not None:
-            return claims
+        entry = self._results.get(token) if type(token) is str else None
+        if entry is not None:
+            claims = self._cached(token, entry, now)
+            if claims is not None:
+                return claims
         parsed = self._parse(token)
         key_set, kid = parsed[4].key_set, parsed[0].kid
         key = key_set.lookup(kid, now)
@@ -347,9 +349,11 @@ class CognitoVerifier:
         Raises :class:`TokenError` (401), :class:`AuthorizationError` (403) or :class:`KeysUnavailableError` (503).
         """
         now = self._clock()
-        claims = self._cached(token, now)
-        if claims is not None:
-            return claims
+        entry = self._results.get(token) if type(token) is str else None
+        if entry is not None:
+            claims = self._cached(token, entry, now)
+            if claims is not None:
+                return claims
         parsed = self._parse(token)
         key_set, kid = parsed[4].key_set, parsed[0].kid
         key = key_set.lookup(kid, now)
@@ -390,11 +394,8 @@ class CognitoVerifier:
             await self._jwks_cache.aclose()
 
     # -- the checks (hot path: plain tuples and local names, measured by benchmarks/verify.py) -----------------------
-    def _cached(self, token: object, now: float) -> Claims | None:
-        """The claims of an earlier verification of this exact token, if it is still valid now."""
-        entry = self._results.get(token) if type(token) is str else None
-        if entry is None:
-            return None
+    def _cached(self, token: object, entry: _Verified, now: float) -> Claims | None:
+        """The claims of this earlier verification of ``token``, if they are still valid now."""
         claims, key_set, kid, key, not_before, not_after = entry
         if not_before <= now < not_after and key_set.lookup(kid, now) is key:
             if self._requirement is not None:
