@@ -1,4 +1,5 @@
-"""The ``cognito-guard`` command: ``decode`` a token (unverified) or ``verify`` it against a user pool."""
+"""The ``cognito-guard`` command: ``decode`` a token (unverified), ``verify`` it against a user pool, or run the local
+Cognito stand-in (``dev``) and mint tokens from it (``dev token``)."""
 
 from __future__ import annotations
 
@@ -81,6 +82,82 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev_pool(args: argparse.Namespace) -> Any:
+    from .testing.devserver import LocalUserPool, PoolKeys, default_config, load_config
+
+    config = load_config(args.config) if args.config else default_config()
+    keys = PoolKeys.load_or_create(args.keys) if args.keys else None
+    return LocalUserPool(config, keys=keys)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    try:
+        pool = _dev_pool(args)
+        from .testing.devserver.app import create_app
+    except ConfigurationError as error:
+        print(f"configuration_error: {error.message}", file=sys.stderr)
+        return 2
+    except ImportError as error:
+        print(f"cognito-guard dev needs starlette and uvicorn ({error}): pip install cognito-guard[dev-server]")
+        return 2
+    import uvicorn
+
+    base_url = f"http://{args.host}:{args.port}"
+    print(pool.config.describe())
+    print(f"issuer {pool.issuer(base_url)}\nhosted UI {base_url}/oauth2/authorize", flush=True)
+    if not args.keys:
+        print("keys are new and in memory: pass --keys DIR to keep tokens valid across restarts", file=sys.stderr)
+    uvicorn.run(create_app(pool=pool), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _dev_token(args: argparse.Namespace) -> int:
+    if not args.keys:
+        print("dev token needs --keys DIR, the same directory as the running `cognito-guard dev`", file=sys.stderr)
+        return 2
+    if (args.user is None) == (args.client is None):
+        print("dev token needs exactly one of --user NAME or --client CLIENT_ID", file=sys.stderr)
+        return 2
+    try:
+        pool = _dev_pool(args)
+        base_url = f"http://{args.host}:{args.port}"
+        scopes = tuple(args.scope) if args.scope else None
+        if args.user is not None:
+            tokens = pool.sign_in(args.user, base_url=base_url, client_id=args.client_id, scopes=scopes)
+            token = tokens.id_token if args.id_token else tokens.access_token
+            if token is None:
+                raise ConfigurationError("no ID token without the openid scope")
+        else:
+            token = pool.client_credentials(args.client, base_url=base_url, scopes=scopes)
+    except ConfigurationError as error:
+        print(f"configuration_error: {error.message}", file=sys.stderr)
+        return 2
+    print(token)
+    return 0
+
+
+def _add_dev(commands: Any) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    common.add_argument("--port", type=int, default=9229, help="port (default 9229)")
+    common.add_argument("--config", help="pool configuration, .toml or .json (default: the built-in pool)")
+    common.add_argument("--keys", help="directory to load the signing keys from, or to save new ones to")
+    dev = commands.add_parser(
+        "dev", parents=[common], help="run a local Cognito stand-in (user pool + hosted UI) for development"
+    )
+    dev.set_defaults(run=_dev)
+    dev_commands = dev.add_subparsers(dest="dev_command")
+    token = dev_commands.add_parser(
+        "token", parents=[common], help="print a fresh token of the stand-in (same --keys/--host/--port as it)"
+    )
+    token.add_argument("--user", help="a configured user: an access token as after a hosted-UI sign-in")
+    token.add_argument("--client", help="a confidential client: a client-credentials access token")
+    token.add_argument("--client-id", default="local-client", help="the app client a --user signs in to")
+    token.add_argument("--scope", action="append", help="scope to grant, repeatable (default: all the client's)")
+    token.add_argument("--id-token", action="store_true", help="print the ID token instead (--user only)")
+    token.set_defaults(run=_dev_token)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cognito-guard", description="Verify and inspect Amazon Cognito tokens.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--scope", action="append", help="required scope, repeatable (all required)")
     verify.add_argument("--group", action="append", help="required group, repeatable (any one suffices)")
     verify.set_defaults(run=_verify)
+    _add_dev(commands)
     return parser
 
 

@@ -1,0 +1,47 @@
+"""A local Amazon Cognito stand-in: a user pool with a hosted UI, OAuth 2.0 endpoints, JWKS and discovery.
+
+The framework-free core (:class:`LocalUserPool`, the config and keys) needs nothing beyond cognito_guard;
+:func:`create_app` needs Starlette (and a server such as uvicorn to run it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .config import AppClient, Group, PoolConfig, ResourceServer, User, default_config, load_config, parse_config
+from .keys import PoolKeys
+from .pool import LocalUserPool, OAuthError, TokenResponse
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = [
+    "AppClient",
+    "Group",
+    "LocalUserPool",
+    "OAuthError",
+    "PoolConfig",
+    "PoolKeys",
+    "ResourceServer",
+    "TokenResponse",
+    "User",
+    "create_app",
+    "default_config",
+    "load_config",
+    "parse_config",
+]
+
+
+def create_app(
+    config: PoolConfig | None = None,
+    *,
+    keys: PoolKeys | None = None,
+    clock: Callable[[], float] = time.time,
+    pool: LocalUserPool | None = None,
+) -> Starlette:
+    """The stand-in as an ASGI app (see :func:`cognito_guard.testing.devserver.app.create_app`); needs Starlette."""
+    from .app import create_app as create
+
+    return create(config, keys=keys, clock=clock, pool=pool)

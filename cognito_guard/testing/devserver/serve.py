@@ -1,0 +1,102 @@
+"""Running the stand-in: under uvicorn in a background thread (tests) and the handle tests use to reach it."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import ConfigurationError
+from ...verifier import CognitoVerifier, TokenUse
+from .pool import LocalUserPool, TokenResponse
+
+__all__ = ["DevServer", "serve_in_thread"]
+
+
+@dataclass(frozen=True)
+class DevServer:
+    """A running stand-in: its URLs, and shortcuts to tokens for configured users and clients."""
+
+    base_url: str
+    pool: LocalUserPool
+
+    @property
+    def user_pool_id(self) -> str:
+        return self.pool.config.user_pool_id
+
+    @property
+    def issuer(self) -> str:
+        return self.pool.issuer(self.base_url)
+
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.issuer}/.well-known/jwks.json"
+
+    def tokens_for(
+        self,
+        username: str,
+        *,
+        client_id: str = "local-client",
+        scopes: tuple[str, ...] | None = None,
+        nonce: str | None = None,
+    ) -> TokenResponse:
+        """Access, ID (with ``openid``) and refresh tokens as after a hosted-UI sign-in (no password needed)."""
+        return self.pool.sign_in(username, base_url=self.base_url, client_id=client_id, scopes=scopes, nonce=nonce)
+
+    def token_for(self, username: str, **options: Any) -> str:
+        """An access token for a configured user (options as :meth:`tokens_for`)."""
+        return self.tokens_for(username, **options).access_token
+
+    def id_token_for(self, username: str, **options: Any) -> str:
+        """An ID token for a configured user (options as :meth:`tokens_for`; the client must allow ``openid``)."""
+        id_token = self.tokens_for(username, **options).id_token
+        if id_token is None:
+            raise ConfigurationError("no ID token without the openid scope")
+        return id_token
+
+    def client_credentials(self, client_id: str = "local-m2m", *, scopes: tuple[str, ...] | None = None) -> str:
+        """A machine-to-machine access token for a configured confidential client."""
+        return self.pool.client_credentials(client_id, base_url=self.base_url, scopes=scopes)
+
+    def verifier(
+        self, *, client_id: str | list[str] | None, token_use: TokenUse | None, **options: Any
+    ) -> CognitoVerifier:
+        """A :class:`CognitoVerifier` for this stand-in that fetches keys from its JWKS URL over HTTP."""
+        return CognitoVerifier(
+            user_pool_id=self.user_pool_id,
+            client_id=client_id,
+            token_use=token_use,
+            issuer=self.issuer,
+            jwks_uri=self.jwks_uri,
+            **options,
+        )
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a daemon thread on ``host`` (loopback by default) and a free port unless
+    ``port`` is given; yields the base URL once the server listens. Needs uvicorn."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="cognito-dev-server", daemon=True)
+    thread.start()
+    # uvicorn sets `started` once it listens; wait on the thread in short slices (it may also die early).
+    for _ in range(1000):
+        if server.started or not thread.is_alive():
+            break
+        thread.join(0.01)
+    if not server.started:
+        server.should_exit = True
+        thread.join(5)
+        raise RuntimeError("the Cognito dev server did not start")
+    try:
+        bound = server.servers[0].sockets[0].getsockname()
+        url_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        yield f"http://{url_host}:{bound[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -1,0 +1,155 @@
+"""What the stand-in remembers between requests: authorization codes, sign-in sessions, refresh-token families.
+
+All of it lives in memory (a restart signs everyone out) and reads time from an injected clock, so tests move
+time instead of sleeping. Secrets handed out (codes, session ids, refresh tokens) are kept only as SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["CODE_LIFETIME", "SESSION_LIFETIME", "AuthorizationCode", "DevState", "RefreshFamily", "SignInSession"]
+
+CODE_LIFETIME = 5 * 60
+SESSION_LIFETIME = 3600  # Cognito's hosted-UI session cookie lives one hour
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuthorizationCode:
+    """What an authorization code stands for: single use, bound to its client, redirect URI and PKCE challenge."""
+
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    username: str
+    auth_time: int
+    nonce: str | None
+    code_challenge: str | None
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class SignInSession:
+    """The hosted UI's own session (its cookie): lets a second authorize skip the form."""
+
+    username: str
+    auth_time: int
+    expires_at: float
+
+
+@dataclass
+class RefreshFamily:
+    """One sign-in: its refresh token and every ID/access token minted from it share ``origin_jti``."""
+
+    origin_jti: str
+    client_id: str
+    username: str
+    scopes: tuple[str, ...]
+    auth_time: int
+    expires_at: float
+    revoked: bool = False
+
+
+class DevState:
+    """Thread-safe in-memory stores; ``clock`` returns Unix seconds."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._codes: dict[str, AuthorizationCode] = {}
+        self._sessions: dict[str, SignInSession] = {}
+        self._families: dict[str, RefreshFamily] = {}  # by refresh-token digest
+        self._revoked_origins: set[str] = set()
+
+    # -- authorization codes ------------------------------------------------------------------------------------------
+    def issue_code(
+        self,
+        *,
+        client_id: str,
+        redirect_uri: str,
+        scopes: tuple[str, ...],
+        username: str,
+        auth_time: int,
+        nonce: str | None,
+        code_challenge: str | None,
+    ) -> str:
+        code = str(uuid.uuid4())  # Cognito's codes look like UUIDs; uuid4 draws from os.urandom
+        record = AuthorizationCode(
+            client_id, redirect_uri, scopes, username, auth_time, nonce, code_challenge, self.clock() + CODE_LIFETIME
+        )
+        with self._lock:
+            self._codes[_digest(code)] = record
+        return code
+
+    def redeem_code(self, code: str) -> AuthorizationCode | None:
+        """The code's record, once: any redemption attempt consumes it. None if unknown, used or expired."""
+        with self._lock:
+            record = self._codes.pop(_digest(code), None)
+        if record is None or self.clock() >= record.expires_at:
+            return None
+        return record
+
+    # -- sign-in sessions ---------------------------------------------------------------------------------------------
+    def start_session(self, username: str) -> tuple[str, SignInSession]:
+        now = self.clock()
+        session_id = secrets.token_urlsafe(32)
+        session = SignInSession(username, int(now), now + SESSION_LIFETIME)
+        with self._lock:
+            self._sessions[_digest(session_id)] = session
+        return session_id, session
+
+    def session(self, session_id: str | None) -> SignInSession | None:
+        if not session_id:
+            return None
+        with self._lock:
+            session = self._sessions.get(_digest(session_id))
+        if session is None or self.clock() >= session.expires_at:
+            return None
+        return session
+
+    def end_session(self, session_id: str | None) -> None:
+        if session_id:
+            with self._lock:
+                self._sessions.pop(_digest(session_id), None)
+
+    # -- refresh-token families ---------------------------------------------------------------------------------------
+    def start_family(
+        self, *, client_id: str, username: str, scopes: tuple[str, ...], auth_time: int, lifetime: int
+    ) -> tuple[str, RefreshFamily]:
+        """A new sign-in's refresh token (opaque) and its family."""
+        token = secrets.token_urlsafe(48)
+        family = RefreshFamily(str(uuid.uuid4()), client_id, username, scopes, auth_time, self.clock() + lifetime)
+        with self._lock:
+            self._families[_digest(token)] = family
+        return token, family
+
+    def family(self, refresh_token: str) -> RefreshFamily | None:
+        """The live family of a refresh token; None if unknown, revoked or expired."""
+        with self._lock:
+            family = self._families.get(_digest(refresh_token))
+        if family is None or family.revoked or self.clock() >= family.expires_at:
+            return None
+        return family
+
+    def find_family(self, refresh_token: str) -> RefreshFamily | None:
+        """The family of a refresh token even if revoked or expired (revocation answers 200 for those too)."""
+        with self._lock:
+            return self._families.get(_digest(refresh_token))
+
+    def revoke(self, family: RefreshFamily) -> None:
+        with self._lock:
+            family.revoked = True
+            self._revoked_origins.add(family.origin_jti)
+
+    def is_revoked(self, origin_jti: str | None) -> bool:
+        with self._lock:
+            return origin_jti in self._revoked_origins

@@ -1,0 +1,135 @@
+"""Shared fixtures and steps for the dev-server tests: a stand-in on 127.0.0.1 with an injected clock, and the
+browser's part of the hosted-UI flow driven by httpx (no redirects followed)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import html
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from conftest import Clock
+
+from cognito_guard import Claims, CognitoVerifier
+from cognito_guard.testing import SigningKeyPair
+from cognito_guard.testing.devserver import LocalUserPool, PoolConfig, PoolKeys, create_app
+from cognito_guard.testing.devserver.serve import serve_in_thread
+
+CALLBACK = "http://localhost:8000/auth/callback"
+SIGN_OUT = "http://localhost:8000/"
+PASSWORD = "Passw0rd!"
+
+
+@dataclass
+class Dev:
+    """A running stand-in: its pool, URL, clock and an HTTP client that does not follow redirects."""
+
+    pool: LocalUserPool
+    base_url: str
+    clock: Clock
+    http: httpx.Client
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.base_url}/us-east-1_LocalDev"
+
+    def verify(self, token: str, *, token_use: str, client_id: str = "local-client") -> Claims:
+        """Verify with CognitoVerifier exactly as an app would: keys fetched from the stand-in's JWKS URL."""
+        verifier = CognitoVerifier(
+            user_pool_id="us-east-1_LocalDev",
+            client_id=client_id,
+            token_use="access" if token_use == "access" else "id",
+            issuer=self.issuer,
+            jwks_uri=f"{self.issuer}/.well-known/jwks.json",
+            clock=self.clock,
+        )
+        try:
+            return verifier.verify_sync(token)
+        finally:
+            verifier.close()
+
+
+@contextlib.contextmanager
+def running(
+    clock: Clock, keys: tuple[SigningKeyPair, SigningKeyPair], config: PoolConfig | None = None, *, port: int = 0
+) -> Iterator[Dev]:
+    """The stand-in for ``config`` (default: the built-in pool) on 127.0.0.1, with the session's keys."""
+    pool = LocalUserPool(config, keys=PoolKeys(*keys), clock=clock)
+    with serve_in_thread(create_app(pool=pool), port=port) as base_url, httpx.Client(base_url=base_url) as http:
+        yield Dev(pool, base_url, clock, http)
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize_params(**overrides: str | None) -> dict[str, str]:
+    params: dict[str, str | None] = {
+        "response_type": "code",
+        "client_id": "local-client",
+        "redirect_uri": CALLBACK,
+        "scope": "openid email orders/read",
+        "state": "state-123",
+        "nonce": "nonce-456",
+    }
+    params.update(overrides)
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def form_fields(page: str) -> dict[str, str]:
+    """The hidden fields of the sign-in form, as a browser would submit them."""
+    fields = re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)">', page)
+    return {html.unescape(name): html.unescape(value) for name, value in fields}
+
+
+def location_params(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 302, response.text
+    return {name: values[0] for name, values in parse_qs(urlsplit(response.headers["location"]).query).items()}
+
+
+def sign_in(dev: Dev, *, username: str = "alice", password: str = PASSWORD, **params: str | None) -> httpx.Response:
+    """GET the authorize page, then POST its form with the credentials; returns the POST's response."""
+    page = dev.http.get("/oauth2/authorize", params=authorize_params(**params))
+    assert page.status_code == 200, page.text
+    return dev.http.post("/login", data={**form_fields(page.text), "username": username, "password": password})
+
+
+def code_for(dev: Dev, challenge: str | None = None, **params: str | None) -> str:
+    """A code for alice: through the sign-in form, or straight away when the session cookie skips it."""
+    if challenge is not None:
+        params.update(code_challenge=challenge, code_challenge_method="S256")
+    response = dev.http.get("/oauth2/authorize", params=authorize_params(**params))
+    if response.status_code == 200:
+        form = {**form_fields(response.text), "username": "alice", "password": PASSWORD}
+        response = dev.http.post("/login", data=form)
+    return location_params(response)["code"]
+
+
+def exchange(dev: Dev, code: str, verifier: str | None = None, **form: str) -> httpx.Response:
+    data = {"grant_type": "authorization_code", "client_id": "local-client", "code": code, "redirect_uri": CALLBACK}
+    if verifier is not None:
+        data["code_verifier"] = verifier
+    data.update(form)
+    return dev.http.post("/oauth2/token", data=data)
+
+
+def signed_in_tokens(dev: Dev, **params: str | None) -> dict[str, Any]:
+    """The token response of a full PKCE sign-in of alice."""
+    verifier, challenge = pkce()
+    client_id = params.get("client_id") or "local-client"
+    response = exchange(dev, code_for(dev, challenge, **params), verifier, client_id=client_id)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+M2M_AUTH = ("local-m2m", "local-m2m-secret")

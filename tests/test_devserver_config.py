@@ -1,0 +1,180 @@
+"""The stand-in's configuration: the built-in pool, TOML/JSON files, and the errors a bad file gives."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cognito_guard.errors import ConfigurationError
+from cognito_guard.testing.devserver import default_config, load_config, parse_config
+
+MINIMAL_TOML = """
+user_pool_id = "eu-west-1_Mine"
+
+[[resource_servers]]
+identifier = "https://api.example.com"
+scopes = ["read"]
+
+[[clients]]
+client_id = "web"
+callback_urls = ["https://app.example.com/cb"]
+allowed_scopes = ["openid", "https://api.example.com/read"]
+access_token_validity = 900
+
+[[groups]]
+name = "staff"
+precedence = 0
+
+[[users]]
+username = "carol"
+password = "pw"
+groups = ["staff"]
+[users.attributes]
+email = "carol@example.com"
+"custom:tenant_id" = 42
+"""
+
+
+def test_default_config_is_the_documented_pool() -> None:
+    config = default_config()
+
+    assert config.user_pool_id == "us-east-1_LocalDev"
+    assert set(config.clients) == {"local-client", "local-m2m"}
+    assert set(config.users) == {"alice", "bob"}
+    assert config.custom_scopes == {"orders/read", "orders/write"}
+
+
+def test_default_public_client_has_the_documented_urls_and_scopes() -> None:
+    client = default_config().clients["local-client"]
+
+    assert client.client_secret is None
+    assert client.callback_urls == ("http://localhost:8000/auth/callback", "http://127.0.0.1:8000/auth/callback")
+    assert client.logout_urls == ("http://localhost:8000/", "http://127.0.0.1:8000/")
+    assert client.allowed_flows == ("code",)
+    assert client.allowed_scopes == ("openid", "email", "profile", "orders/read", "orders/write")
+
+
+def test_default_m2m_client_is_confidential_with_client_credentials() -> None:
+    client = default_config().clients["local-m2m"]
+
+    assert client.client_secret == "local-m2m-secret"
+    assert client.allowed_flows == ("client_credentials",)
+    assert client.allowed_scopes == ("orders/read", "orders/write")
+
+
+def test_default_groups_and_users() -> None:
+    config = default_config()
+
+    assert (config.groups["admin"].precedence, config.groups["users"].precedence) == (1, 10)
+    assert config.groups["admin"].role_arn == "arn:aws:iam::123456789012:role/Admin"
+    assert config.users["alice"].groups == ("admin", "users")
+    assert config.users["bob"].groups == ("users",)
+    assert config.users["bob"].password == "Passw0rd!"
+    assert config.users["bob"].attributes["email"] == "bob@example.com"
+
+
+def test_describe_lists_clients_and_users_with_passwords() -> None:
+    text = default_config().describe()
+
+    assert "local-m2m-secret" in text
+    assert "alice / Passw0rd!" in text
+
+
+def test_toml_file_is_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "pool.toml"
+    path.write_text(MINIMAL_TOML)
+
+    config = load_config(path)
+
+    assert config.user_pool_id == "eu-west-1_Mine"
+    assert config.clients["web"].access_token_validity == 900
+    assert config.users["carol"].groups == ("staff",)
+
+
+def test_custom_attributes_become_strings() -> None:
+    config = parse_config({"users": [{"username": "u", "password": "p", "attributes": {"custom:n": 7}}]})
+
+    assert config.users["u"].attributes["custom:n"] == "7"
+
+
+def test_email_is_verified_unless_said_otherwise() -> None:
+    config = parse_config({"users": [{"username": "u", "password": "p", "attributes": {"email": "u@x.io"}}]})
+
+    assert config.users["u"].attributes["email_verified"] is True
+
+
+def test_json_file_is_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "pool.json"
+    path.write_text(json.dumps({"user_pool_id": "us-west-2_Json", "users": [{"username": "u", "password": "p"}]}))
+
+    assert load_config(path).user_pool_id == "us-west-2_Json"
+
+
+def test_sub_is_stable_for_the_same_pool_and_username() -> None:
+    assert default_config().users["alice"].sub == default_config().users["alice"].sub
+    assert default_config().users["alice"].sub != default_config().users["bob"].sub
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"user_pool_id": "LocalDev"}, "user_pool_id"),
+        ({"colour": "blue"}, "unknown setting"),
+        ({"clients": [{"client_id": "c", "allowed_flows": ["implicit"]}]}, "allowed_flows"),
+        ({"clients": [{"client_id": "c", "callback_urls": ["http://app.example.com/cb"]}]}, "https"),
+        ({"clients": [{"client_id": "c"}]}, "callback_urls"),
+        ({"clients": [{"client_id": "c", "callback_urls": ["https://a.io"], "allowed_scopes": ["x/y"]}]}, "scopes"),
+        ({"clients": [{"client_id": "c", "allowed_flows": ["client_credentials"]}]}, "client_secret"),
+        ({"clients": [{"client_id": "c", "callback_urls": ["https://a.io"], "access_token_validity": 60}]}, "between"),
+        ({"users": [{"username": "u", "password": "p", "groups": ["ghosts"]}]}, "unknown group"),
+        ({"users": [{"username": "u"}]}, "password is required"),
+        ({"groups": [{"name": "g", "precedence": "high"}]}, "integer"),
+    ],
+)
+def test_invalid_config_raises_configuration_error_naming_the_problem(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        parse_config(data)
+
+
+def test_client_credentials_client_may_not_have_standard_scopes() -> None:
+    client = {
+        "client_id": "m",
+        "client_secret": "s",
+        "allowed_flows": ["client_credentials"],
+        "allowed_scopes": ["openid"],
+    }
+
+    with pytest.raises(ConfigurationError, match="resource-server scopes only"):
+        parse_config({"clients": [client]})
+
+
+def test_invalid_toml_raises_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "pool.toml"
+    path.write_text("user_pool_id = ")
+
+    with pytest.raises(ConfigurationError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_invalid_json_raises_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "pool.json"
+    path.write_text("{")
+
+    with pytest.raises(ConfigurationError, match="not valid JSON"):
+        load_config(path)
+
+
+def test_other_file_types_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pool.yaml"
+    path.write_text("")
+
+    with pytest.raises(ConfigurationError, match=r"\.toml or \.json"):
+        load_config(path)
+
+
+def test_missing_file_raises_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        load_config(tmp_path / "absent.json")
