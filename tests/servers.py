@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-import uvicorn
 from werkzeug.serving import make_server
+
+from cognito_guard.testing.devserver.serve import serve_in_thread
 
 
 def free_port() -> int:
@@ -28,27 +29,8 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve_asgi(app: Any, *, lifespan: Literal["auto", "on", "off"] = "on") -> Iterator[str]:
     """Run ``app`` under uvicorn on a free loopback port; yields the base URL (``http://127.0.0.1:PORT``)."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan=lifespan, log_level="warning", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    # uvicorn sets `started` once it listens; poll the flag with a bounded wait on the thread (no sleeps in tests).
-    for _ in range(500):
-        if server.started or not thread.is_alive():
-            break
-        thread.join(0.01)
-    if not server.started:
-        server.should_exit = True
-        thread.join(5)
-        raise RuntimeError("uvicorn did not start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve_in_thread(app, lifespan=lifespan, ws="websockets-sansio") as url:
+        yield url
 
 
 @contextlib.contextmanager

@@ -75,12 +75,14 @@ class DevServer:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0, **uvicorn_options: Any) -> Iterator[str]:
     """Run ``app`` under uvicorn in a daemon thread on ``host`` (loopback by default) and a free port unless
-    ``port`` is given; yields the base URL once the server listens. Needs uvicorn."""
+    ``port`` is given; yields the base URL once the server listens. ``uvicorn_options`` go to ``uvicorn.Config``
+    (default ``lifespan="off"``). Needs uvicorn."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, lifespan="off", log_level="warning")
+    uvicorn_options = {"lifespan": "off", "log_level": "warning", **uvicorn_options}
+    config = uvicorn.Config(app, host=host, port=port, **uvicorn_options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="cognito-dev-server", daemon=True)
     thread.start()
