@@ -25,10 +25,14 @@ __all__ = [
     "MissingGroupError",
     "MissingScopeError",
     "NotYetValidError",
+    "OAuthError",
     "RoleNotAllowedError",
     "SignatureError",
+    "SignInError",
+    "SignInStateError",
     "TokenError",
     "TokenUseError",
+    "HostedUIUnavailableError",
 ]
 
 
@@ -160,6 +164,35 @@ class RoleNotAllowedError(AuthorizationError):
     code = "role_not_allowed"
 
 
+# --- 400: a hosted-UI sign-in did not complete ---------------------------------------------------------------------
+
+
+class SignInError(CognitoGuardError):
+    """A hosted-UI sign-in (authorization-code flow) could not be completed (answer 400; the user may start again)."""
+
+    code = "sign_in_failed"
+    status_code = 400
+
+
+class SignInStateError(SignInError):
+    """The callback's ``state`` matches no pending sign-in of this browser: unknown, expired, already used or forged."""
+
+    code = "invalid_state"
+
+
+class OAuthError(SignInError):
+    """Cognito answered with an OAuth 2.0 error: an ``?error=`` redirect to the callback, or an error from the token or
+    revocation endpoint. ``error`` is the OAuth error code (``invalid_grant``, ``access_denied``, ...) and
+    ``description`` Cognito's ``error_description``, if any."""
+
+    code = "oauth_error"
+
+    def __init__(self, message: str, *, error: str, description: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.description = description
+
+
 # --- 503 and configuration -----------------------------------------------------------------------------------------
 
 
@@ -172,6 +205,13 @@ class KeysUnavailableError(CognitoGuardError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class HostedUIUnavailableError(CognitoGuardError):
+    """The hosted UI's token or revocation endpoint could not be reached or answered nonsense (answer 503)."""
+
+    code = "hosted_ui_unavailable"
+    status_code = 503
 
 
 class ConfigurationError(CognitoGuardError, ValueError):

@@ -1,0 +1,201 @@
+"""`make demo`: the local Cognito stand-in and the FastAPI example wired to it, answering real requests.
+
+    python examples/demo.py [--dev-port 9229] [--api-port 8001] [--work-dir .demo] [--no-wait]
+
+What it does, with no AWS account and no network beyond 127.0.0.1:
+
+1. starts ``cognito-guard dev`` (the stand-in: user pool, hosted UI, JWKS) on 127.0.0.1:9229, with its signing keys
+   kept in ``.demo/keys`` so tokens stay valid across restarts;
+2. starts ``uvicorn examples.fastapi_app:app`` on 127.0.0.1:8001, configured only by environment variables, exactly
+   as you would point it at a real pool (``COGNITO_USER_POOL_ID``, ``COGNITO_CLIENT_ID`` and, for the stand-in,
+   ``COGNITO_ISSUER``): the API fetches the stand-in's JWKS over HTTP like it would Cognito's;
+3. calls the API with fresh tokens and prints each answer (a 200, a 401, a 403 and why), then ready-to-paste ``curl``
+   lines and the commands that mint more tokens;
+4. keeps both servers running until Ctrl-C, which stops both.
+
+Both servers' logs go to ``.demo/*.log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+from cognito_guard.testing.devserver import LocalUserPool, PoolKeys, default_config
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+POOL_ID = "us-east-1_LocalDev"
+BIN = Path(os.path.relpath(Path(sys.executable).parent, ROOT))
+
+
+class DemoError(Exception):
+    """A server did not start; the message says which and where its log is."""
+
+
+@contextmanager
+def running(name: str, command: list[str], *, url: str, log: Path, env: dict[str, str]) -> Iterator[None]:
+    """Start ``command``, wait until ``url`` answers, and stop the process (SIGTERM, then SIGKILL) on the way out."""
+    with log.open("w") as output:
+        # A session of its own: Ctrl-C reaches only this script, which then stops the servers in order.
+        process = subprocess.Popen(  # noqa: S603 - our own fixed commands, no shell
+            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            _wait_until_up(name, process, url, log)
+            yield
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def _wait_until_up(name: str, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DemoError(f"{name} exited with code {process.returncode}; see {log}:\n{_tail(log)}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)  # polling a child process's port; there is nothing to wait on instead
+    raise DemoError(f"{name} did not answer {url} within 30 s; see {log}:\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _call(api: str, path: str, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.get(f"{api}{path}", headers=headers, timeout=10)
+
+
+def _curl(api: str, path: str, token: str | None) -> str:
+    header = f" -H {shlex.quote(f'Authorization: Bearer {token}')}" if token else ""
+    return f"curl -i {api}{path}{header}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dev-port", type=int, default=9229, help="the Cognito stand-in's port (default 9229)")
+    parser.add_argument("--api-port", type=int, default=8001, help="the FastAPI example's port (default 8001)")
+    parser.add_argument("--work-dir", default=".demo", help="where the keys and logs go (default .demo)")
+    parser.add_argument("--no-wait", action="store_true", help="stop after the demonstration instead of serving")
+    args = parser.parse_args(argv)
+
+    work = Path(os.path.relpath(Path(args.work_dir).resolve(), ROOT))  # commands below run in ROOT
+    (ROOT / work).mkdir(parents=True, exist_ok=True)
+    keys_dir = work / "keys"
+    keys = PoolKeys.load_or_create(ROOT / keys_dir)  # before the stand-in starts, so both use the same keys
+    dev = f"http://{HOST}:{args.dev_port}"
+    api = f"http://{HOST}:{args.api_port}"
+    issuer = f"{dev}/{POOL_ID}"
+    env = {
+        **os.environ,
+        "COGNITO_USER_POOL_ID": POOL_ID,
+        "COGNITO_CLIENT_ID": "local-client,local-m2m",
+        "COGNITO_ISSUER": issuer,
+        "COGNITO_TOKEN_USE": "access",
+    }
+    cognito_guard = str(BIN / "cognito-guard")
+    dev_command = [cognito_guard, "dev", "--port", str(args.dev_port), "--keys", str(keys_dir)]
+    api_command = [str(BIN / "uvicorn"), "examples.fastapi_app:app", "--host", HOST, "--port", str(args.api_port)]
+
+    try:
+        with ExitStack() as servers:
+            print(f"starting the Cognito stand-in: {shlex.join(dev_command)}", flush=True)
+            servers.enter_context(
+                running(
+                    "cognito-guard dev",
+                    dev_command,
+                    url=f"{issuer}/.well-known/openid-configuration",
+                    log=ROOT / work / "dev.log",
+                    env=env,
+                )
+            )
+            print(f"starting the API: {shlex.join(api_command)}", flush=True)
+            servers.enter_context(
+                running("the FastAPI example", api_command, url=f"{api}/health", log=ROOT / work / "api.log", env=env)
+            )
+            _demonstrate(LocalUserPool(default_config(), keys=keys), dev=dev, api=api, issuer=issuer, keys=keys_dir)
+            if args.no_wait:
+                return 0
+            print("\nBoth servers are running. Press Ctrl-C to stop them.", flush=True)
+            try:
+                _wait_forever()
+            except KeyboardInterrupt:
+                print("\nstopping both servers", flush=True)
+    except DemoError as error:
+        print(f"demo failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; both servers stopped", flush=True)
+    return 0
+
+
+def _wait_forever() -> None:
+    while True:
+        time.sleep(3600)  # the servers run in their own processes; this one only waits for Ctrl-C
+
+
+def _tampered(token: str) -> str:
+    """The token with one character of its signature changed (still well-formed base64url)."""
+    head, signature = token.rsplit(".", 1)
+    swapped = "B" if signature[10] == "A" else "A"
+    return f"{head}.{signature[:10]}{swapped}{signature[11:]}"
+
+
+def _demonstrate(pool: LocalUserPool, *, dev: str, api: str, issuer: str, keys: Path) -> None:
+    alice = pool.sign_in("alice", base_url=dev).access_token
+    bob = pool.sign_in("bob", base_url=dev).access_token
+    machine = pool.client_credentials("local-m2m", base_url=dev)
+
+    print(f"\nCognito stand-in  {dev}   issuer {issuer}")
+    print(f"  hosted UI       {dev}/oauth2/authorize   JWKS {issuer}/.well-known/jwks.json")
+    print(f"FastAPI example   {api}   (OpenAPI docs at {api}/docs)")
+    print("demo users        alice / Passw0rd! (groups admin, users)   bob / Passw0rd! (group users)")
+    print("machine client    local-m2m / local-m2m-secret (client credentials, scopes orders/read orders/write)")
+
+    calls = [
+        ("alice's access token", "/me", alice, "a valid token: who is calling"),
+        ("no token", "/me", None, "the API needs a bearer token"),
+        ("a tampered token", "/me", _tampered(alice), "the signature does not match"),
+        ("bob's access token", "/admin", bob, "bob is not in the admin group"),
+        ("alice's access token", "/admin", alice, "alice is in the admin group"),
+        ("the machine client's token", "/orders", machine, "client credentials with orders/read"),
+    ]
+    print("\nThe API answers:")
+    for who, path, token, why in calls:
+        response = _call(api, path, token)
+        print(f"  GET {path:8} with {who:28} -> {response.status_code}  ({why})")
+        print(f"      {response.text[:160]}")
+
+    print("\nTry it yourself (tokens are valid for an hour):")
+    print(f"  {_curl(api, '/me', alice)}")
+    print(f"  {_curl(api, '/me', None)}")
+    print(f"  {_curl(api, '/admin', bob)}")
+    mint = f"{BIN / 'cognito-guard'} dev token --keys {keys} --port {dev.rsplit(':', 1)[1]}"
+    print("\nWith fresh tokens at any time (run from the repository root):")
+    print(f'  curl -i {api}/me -H "Authorization: Bearer $({mint} --user alice)"')
+    print(f'  curl -i {api}/orders -H "Authorization: Bearer $({mint} --client local-m2m)"')
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""`make demo`'s script (examples/demo.py) starts the stand-in and the FastAPI example, shows them answering, and
+stops both on Ctrl-C."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from servers import free_port
+
+from cognito_guard.testing.devserver import LocalUserPool, PoolKeys, default_config
+
+ROOT = Path(__file__).resolve().parent.parent
+READY = "Both servers are running"
+
+
+class Demo:
+    """examples/demo.py running in a child process, its output collected line by line."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.dev_port, self.api_port = free_port(), free_port()
+        self.work = tmp_path / "demo"
+        command = [
+            sys.executable,
+            "examples/demo.py",
+            f"--dev-port={self.dev_port}",
+            f"--api-port={self.api_port}",
+            f"--work-dir={self.work}",
+        ]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, text: str) -> None:
+        while True:
+            line = self.lines.get(timeout=90)
+            if line is None:
+                pytest.fail(f"the demo ended before printing {text!r}:\n{''.join(self.output)}")
+            self.output.append(line)
+            if text in line:
+                return
+
+    @property
+    def text(self) -> str:
+        return "".join(self.output)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    running = Demo(tmp_path)
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.wait()
+
+
+def test_demo_shows_the_api_answering_200_401_and_403(demo: Demo) -> None:
+    demo.wait_for(READY)
+
+    assert "GET /me      with alice's access token         -> 200" in demo.text
+    assert "GET /me      with no token                     -> 401" in demo.text
+    assert "GET /admin   with bob's access token           -> 403" in demo.text
+
+
+def test_demo_servers_answer_requests_from_outside(demo: Demo) -> None:
+    demo.wait_for(READY)
+    # The same keys as the running stand-in: what `cognito-guard dev token --keys` does.
+    pool = LocalUserPool(default_config(), keys=PoolKeys.load_or_create(demo.work / "keys"))
+    token = pool.sign_in("alice", base_url=f"http://127.0.0.1:{demo.dev_port}").access_token
+
+    me = httpx.get(f"http://127.0.0.1:{demo.api_port}/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    jwks = httpx.get(f"http://127.0.0.1:{demo.dev_port}/us-east-1_LocalDev/.well-known/jwks.json", timeout=10)
+
+    assert me.status_code == 200
+    assert me.json()["username"] == "alice"
+    assert jwks.status_code == 200
+
+
+def test_demo_prints_curl_lines_with_fresh_tokens(demo: Demo) -> None:
+    demo.wait_for(READY)
+
+    assert f"curl -i http://127.0.0.1:{demo.api_port}/me -H 'Authorization: Bearer ey" in demo.text
+    assert "dev token --keys" in demo.text
+
+
+def test_ctrl_c_stops_both_servers(demo: Demo) -> None:
+    demo.wait_for(READY)
+
+    demo.process.send_signal(signal.SIGINT)
+    code = demo.process.wait(30)
+
+    assert code == 0
+    for port in (demo.dev_port, demo.api_port):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
