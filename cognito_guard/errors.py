@@ -17,6 +17,7 @@ __all__ = [
     "CognitoGuardError",
     "ConfigurationError",
     "ExpiredTokenError",
+    "HostedUIUnavailableError",
     "IssuedInFutureError",
     "IssuerError",
     "KeyNotFoundError",
@@ -27,12 +28,11 @@ __all__ = [
     "NotYetValidError",
     "OAuthError",
     "RoleNotAllowedError",
-    "SignatureError",
     "SignInError",
     "SignInStateError",
+    "SignatureError",
     "TokenError",
     "TokenUseError",
-    "HostedUIUnavailableError",
 ]
 
 
