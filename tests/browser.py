@@ -12,7 +12,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 
@@ -47,17 +47,24 @@ def find_chromium() -> str | None:
 
 
 @contextlib.contextmanager
+def _skip(reason: str) -> NoReturn:
+    # CI (.ci/run) installs Chromium and sets COGNITO_GUARD_REQUIRE_BROWSER=1: there a missing browser is a failure.
+    if os.environ.get("COGNITO_GUARD_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"the browser tests must run here (COGNITO_GUARD_REQUIRE_BROWSER=1): {reason}")
+    pytest.skip(reason)
+
+
 def headless_chromium() -> Iterator[Browser]:
     """Launch the Chromium of :func:`find_chromium` headless; skips the calling test when there is none."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as error:
-        pytest.skip(f"playwright is not importable ({error}): pip install -e '.[dev]'")
+        _skip(f"playwright is not importable ({error}): pip install -e '.[dev]'")
     executable = find_chromium()
     if executable is None:
         configured = os.environ.get("CHROMIUM")
         tried = f"CHROMIUM={configured}" if configured else "/usr/bin/chromium, chromium, chromium-browser"
-        pytest.skip(f"headless Chromium not found (tried {tried}): {HOW_TO_ENABLE}")
+        _skip(f"headless Chromium not found (tried {tried}): {HOW_TO_ENABLE}")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=list(CHROMIUM_FLAGS))
         try:
