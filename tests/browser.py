@@ -46,7 +46,6 @@ def find_chromium() -> str | None:
     return None
 
 
-@contextlib.contextmanager
 def _skip(reason: str) -> NoReturn:
     # CI (.ci/run) installs Chromium and sets COGNITO_GUARD_REQUIRE_BROWSER=1: there a missing browser is a failure.
     if os.environ.get("COGNITO_GUARD_REQUIRE_BROWSER") == "1":
@@ -54,6 +53,7 @@ def _skip(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+@contextlib.contextmanager
 def headless_chromium() -> Iterator[Browser]:
     """Launch the Chromium of :func:`find_chromium` headless; skips the calling test when there is none."""
     try:
