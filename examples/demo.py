@@ -1,25 +1,27 @@
 """`make demo`: the local Cognito stand-in and the FastAPI example wired to it, answering real requests.
 
-    python examples/demo.py [--dev-port 9229] [--api-port 8001] [--work-dir .demo] [--no-wait]
+    python examples/demo.py [--dev-port 9229] [--api-port 8001] [--web-port 8000] [--work-dir .demo] [--no-wait]
 
 What it does, with no AWS account and no network beyond 127.0.0.1:
 
 1. starts ``cognito-guard dev`` (the stand-in: user pool, hosted UI, JWKS) on 127.0.0.1:9229, with its signing keys
    kept in ``.demo/keys`` so tokens stay valid across restarts;
-2. starts ``uvicorn examples.fastapi_app:app`` on 127.0.0.1:8001, configured only by environment variables, exactly
+2. starts ``uvicorn examples.fastapi_app:app`` on 127.0.0.1:8001 and ``uvicorn examples.webapp:app`` (hosted-UI sign-in
+   for a server-rendered app) on port 8000, configured only by environment variables, exactly
    as you would point it at a real pool (``COGNITO_USER_POOL_ID``, ``COGNITO_CLIENT_ID`` and, for the stand-in,
    ``COGNITO_ISSUER``): the API fetches the stand-in's JWKS over HTTP like it would Cognito's;
 3. calls the API with fresh tokens and prints each answer (a 200, a 401, a 403 and why), then ready-to-paste ``curl``
-   lines and the commands that mint more tokens;
-4. keeps both servers running until Ctrl-C, which stops both.
+   lines and the commands that mint more tokens, and the web app's address to sign in at with a browser;
+4. keeps the servers running until Ctrl-C, which stops them all.
 
-Both servers' logs go to ``.demo/*.log``.
+The servers' logs go to ``.demo/*.log``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shlex
 import signal
 import subprocess
@@ -96,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev-port", type=int, default=9229, help="the Cognito stand-in's port (default 9229)")
     parser.add_argument("--api-port", type=int, default=8001, help="the FastAPI example's port (default 8001)")
+    parser.add_argument(
+        "--web-port",
+        type=int,
+        default=8000,
+        help="the web app example's port (default 8000; the stand-in's local-client expects callbacks there)",
+    )
     parser.add_argument("--work-dir", default=".demo", help="where the keys and logs go (default .demo)")
     parser.add_argument("--no-wait", action="store_true", help="stop after the demonstration instead of serving")
     args = parser.parse_args(argv)
@@ -117,6 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     cognito_guard = str(BIN / "cognito-guard")
     dev_command = [cognito_guard, "dev", "--port", str(args.dev_port), "--keys", str(keys_dir)]
     api_command = [str(BIN / "uvicorn"), "examples.fastapi_app:app", "--host", HOST, "--port", str(args.api_port)]
+    web = f"http://localhost:{args.web_port}"
+    web_env = {
+        **os.environ,
+        "COGNITO_DOMAIN": dev,
+        "COGNITO_USER_POOL_ID": POOL_ID,
+        "COGNITO_CLIENT_ID": "local-client",
+        "COGNITO_ISSUER": issuer,
+        "COGNITO_REDIRECT_URI": f"{web}/auth/callback",
+        "COGNITO_LOGOUT_URI": f"{web}/",
+        "APP_SECRET_KEY": _app_secret(ROOT / work / "app-secret"),
+    }
+    web_command = [str(BIN / "uvicorn"), "examples.webapp:app", "--host", HOST, "--port", str(args.web_port)]
 
     try:
         with ExitStack() as servers:
@@ -134,25 +154,46 @@ def main(argv: list[str] | None = None) -> int:
             servers.enter_context(
                 running("the FastAPI example", api_command, url=f"{api}/health", log=ROOT / work / "api.log", env=env)
             )
+            print(f"starting the web app: {shlex.join(web_command)}", flush=True)
+            servers.enter_context(
+                running("the web app example", web_command, url=f"{web}/", log=ROOT / work / "web.log", env=web_env)
+            )
             _demonstrate(LocalUserPool(default_config(), keys=keys), dev=dev, api=api, issuer=issuer, keys=keys_dir)
+            _show_web_app(web, dev)
             if args.no_wait:
                 return 0
-            print("\nBoth servers are running. Press Ctrl-C to stop them.", flush=True)
+            print("\nAll servers are running. Press Ctrl-C to stop them.", flush=True)
             try:
                 _wait_forever()
             except KeyboardInterrupt:
-                print("\nstopping both servers", flush=True)
+                print("\nstopping the servers", flush=True)
     except DemoError as error:
         print(f"demo failed: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ninterrupted; both servers stopped", flush=True)
+        print("\ninterrupted; the servers stopped", flush=True)
     return 0
 
 
 def _wait_forever() -> None:
     while True:
         time.sleep(3600)  # the servers run in their own processes; this one only waits for Ctrl-C
+
+
+def _app_secret(path: Path) -> str:
+    """The web app's session secret, kept in .demo so sign-ins survive a restart of the demo."""
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _show_web_app(web: str, dev: str) -> None:
+    login = httpx.get(f"{web}/auth/login", timeout=10)
+    where = login.headers.get("location", "")
+    print(f"\nWeb app           {web}   (examples/webapp.py: hosted-UI sign-in)")
+    print(f"  GET /auth/login -> {login.status_code}, to the stand-in's sign-in page: {where.startswith(dev)}")
+    print(f"  Open {web} in a browser and sign in as alice / Passw0rd! (or bob, who is refused /admin).")
 
 
 def _tampered(token: str) -> str:

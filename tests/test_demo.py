@@ -1,5 +1,5 @@
-"""`make demo`'s script (examples/demo.py) starts the stand-in and the FastAPI example, shows them answering, and
-stops both on Ctrl-C."""
+"""`make demo`'s script (examples/demo.py) starts the stand-in, the FastAPI example and the web app example, shows
+them answering, and stops them all on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -18,20 +18,21 @@ from servers import free_port
 from cognito_guard.testing.devserver import LocalUserPool, PoolKeys, default_config
 
 ROOT = Path(__file__).resolve().parent.parent
-READY = "Both servers are running"
+READY = "All servers are running"
 
 
 class Demo:
     """examples/demo.py running in a child process, its output collected line by line."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.dev_port, self.api_port = free_port(), free_port()
+        self.dev_port, self.api_port, self.web_port = free_port(), free_port(), free_port()
         self.work = tmp_path / "demo"
         command = [
             sys.executable,
             "examples/demo.py",
             f"--dev-port={self.dev_port}",
             f"--api-port={self.api_port}",
+            f"--web-port={self.web_port}",
             f"--work-dir={self.work}",
         ]
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -92,6 +93,17 @@ def test_demo_servers_answer_requests_from_outside(demo: Demo) -> None:
     assert jwks.status_code == 200
 
 
+def test_demo_web_app_sends_browsers_to_the_stand_ins_sign_in_page(demo: Demo) -> None:
+    demo.wait_for(READY)
+
+    login = httpx.get(f"http://localhost:{demo.web_port}/auth/login", timeout=10)
+    home = httpx.get(f"http://localhost:{demo.web_port}/", timeout=10)
+
+    assert login.status_code == 302
+    assert login.headers["location"].startswith(f"http://127.0.0.1:{demo.dev_port}/oauth2/authorize?")
+    assert "Sign in" in home.text
+
+
 def test_demo_prints_curl_lines_with_fresh_tokens(demo: Demo) -> None:
     demo.wait_for(READY)
 
@@ -99,13 +111,13 @@ def test_demo_prints_curl_lines_with_fresh_tokens(demo: Demo) -> None:
     assert "dev token --keys" in demo.text
 
 
-def test_ctrl_c_stops_both_servers(demo: Demo) -> None:
+def test_ctrl_c_stops_every_server(demo: Demo) -> None:
     demo.wait_for(READY)
 
     demo.process.send_signal(signal.SIGINT)
     code = demo.process.wait(30)
 
     assert code == 0
-    for port in (demo.dev_port, demo.api_port):
+    for port in (demo.dev_port, demo.api_port, demo.web_port):
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/", timeout=5)

@@ -12,8 +12,10 @@ import pytest
 
 from cognito_guard.testing import LocalIssuer
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
+HOSTED_UI_DOC = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "hosted-ui.md").read_text(), flags=re.DOTALL)
 
 
 def test_the_readme_has_python_snippets() -> None:
@@ -38,6 +40,7 @@ def test_snippets_configured_from_the_environment_run_as_written(
     monkeypatch.setenv("COGNITO_USER_POOL_ID", pool.user_pool_id)
     monkeypatch.setenv("COGNITO_CLIENT_ID", pool.client_id)
     monkeypatch.setenv("COGNITO_JWKS_FILE", str(jwks_file))
+    _hosted_ui_environment(monkeypatch)
     namespace: dict[str, Any] = {"__name__": "readme_snippet", "app": _asgi_app}
 
     exec(compile(source, "README.md", "exec"), namespace)  # noqa: S102 - our own README
@@ -52,3 +55,23 @@ def test_snippets_configured_from_the_environment_run_as_written(
 
 async def _asgi_app(scope: Any, receive: Any, send: Any) -> None:
     """Stands for "your app" in the ASGI-middleware snippet."""
+
+
+def _hosted_ui_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the hosted-UI snippets read besides COGNITO_USER_POOL_ID / COGNITO_CLIENT_ID (no network at start)."""
+    monkeypatch.setenv("COGNITO_DOMAIN", "auth.example.com")
+    monkeypatch.setenv("COGNITO_REDIRECT_URI", "https://app.example.com/auth/callback")
+    monkeypatch.setenv("COGNITO_LOGOUT_URI", "https://app.example.com/")
+    monkeypatch.setenv("APP_SECRET_KEY", "readme-secret-0123456789abcdef")
+
+
+@pytest.mark.parametrize("source", HOSTED_UI_DOC, ids=[f"hosted-ui-{index}" for index in range(len(HOSTED_UI_DOC))])
+def test_hosted_ui_doc_snippets_run_as_written(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COGNITO_USER_POOL_ID", "eu-west-1_Readme1")
+    monkeypatch.setenv("COGNITO_CLIENT_ID", "readme-client")
+    _hosted_ui_environment(monkeypatch)
+    namespace: dict[str, Any] = {"__name__": "hosted_ui_snippet"}
+
+    exec(compile(source, "docs/hosted-ui.md", "exec"), namespace)  # noqa: S102 - our own docs
+
+    assert "sign_in" in namespace

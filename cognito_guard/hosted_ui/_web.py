@@ -1,0 +1,452 @@
+"""The web side of a hosted-UI sign-in, without a web framework: requests and answers as plain data.
+
+:class:`WebSignIn` runs the three routes (``/login``, ``/callback``, ``/logout``) and the per-request session check
+(with transparent refresh) for every adapter; the Starlette/FastAPI and Flask modules only translate their request and
+response objects. I/O happens in the ``*_async`` methods (Starlette, FastAPI) or their sync twins (Flask).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import html
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from ..claims import Claims
+from ..errors import (
+    AuthorizationError,
+    CognitoGuardError,
+    ConfigurationError,
+    ExpiredTokenError,
+    HostedUIUnavailableError,
+    OAuthError,
+    SignInError,
+    TokenError,
+)
+from ..guards import Requirement
+from ._client import HostedUIClient, PendingSignIn, TokenSet
+from ._session import PendingSignIns, Sessions
+
+__all__ = ["SignedInUser", "WebRequest", "WebResponse", "WebSignIn", "safe_next_path"]
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# A refreshed token set is reused by requests that still carry the old cookie for this long, so a burst of requests
+# after expiry costs one refresh, not one each (Cognito rate-limits the token endpoint).
+_REFRESH_REUSE_SECONDS = 30.0
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def safe_next_path(value: str | None, default: str = "/") -> str:
+    """``value`` if it is a path on this site (``/profile?tab=1``), else ``default``: never an open redirect.
+
+    Refused: absolute URLs, scheme-relative ``//host``, backslashes (browsers read ``/\\host`` as ``//host``),
+    control characters, anything not starting with a single ``/``.
+    """
+    if not value or not value.startswith("/") or value.startswith("//") or _CONTROL.search(value):
+        return default
+    if len(value) > 2048:
+        return default
+    return value
+
+
+@dataclass(frozen=True)
+class WebRequest:
+    """What the sign-in needs from a request: its full URL, path with query, query parameters, cookies and Accept."""
+
+    url: str
+    path_with_query: str
+    query: Mapping[str, str]
+    cookies: Mapping[str, str]
+    accept: str = ""
+
+    @property
+    def wants_html(self) -> bool:
+        """A browser navigation (redirect it to sign in) rather than an API call (answer 401)."""
+        return "text/html" in self.accept.lower()
+
+
+@dataclass
+class WebResponse:
+    """An answer for the adapter to send: status, optional redirect, ``Set-Cookie`` values, body."""
+
+    status: int
+    location: str | None = None
+    set_cookies: list[str] = field(default_factory=list)
+    body: str = ""
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=lambda: dict(_NO_STORE))
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """The signed-in user of a request: the verified ID token's claims and the session's tokens."""
+
+    claims: Claims
+    tokens: TokenSet
+
+    @property
+    def sub(self) -> str:
+        return self.claims.sub
+
+    @property
+    def username(self) -> str | None:
+        return self.claims.username
+
+    @property
+    def email(self) -> str | None:
+        return self.claims.email
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return self.claims.groups
+
+    @property
+    def access_token(self) -> str:
+        """For calling your APIs on the user's behalf; never log it."""
+        return self.tokens.access_token
+
+
+@dataclass
+class _Check:
+    """The outcome of looking at a request's session: who (or nobody), and cookies to set (after a refresh)."""
+
+    user: SignedInUser | None
+    set_cookies: list[str] = field(default_factory=list)
+    unavailable: HostedUIUnavailableError | None = None
+
+
+def _page(title: str, message: str, link: tuple[str, str] | None = None) -> str:
+    anchor = f'<p><a href="{html.escape(link[0])}">{html.escape(link[1])}</a></p>' if link else ""
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>{anchor}</body></html>"
+    )
+
+
+class WebSignIn:
+    """Sign-in routes and session checks for one app, shared by every framework adapter.
+
+    ``client``: the :class:`HostedUIClient`. ``sessions`` / ``pending``: where the signed-in state and the sign-ins in
+    progress live. ``login_path``: this app's login route (where browsers without a session are sent, with ``next``).
+    ``after_logout``: the local page to land on when no Cognito sign-out URL is configured. ``revoke_on_logout``:
+    revoke the refresh token at Cognito when signing out (default True).
+    """
+
+    def __init__(
+        self,
+        client: HostedUIClient,
+        *,
+        sessions: Sessions,
+        pending: PendingSignIns,
+        login_path: str = "/auth/login",
+        after_logout: str = "/",
+        revoke_on_logout: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if safe_next_path(login_path, "") != login_path or safe_next_path(after_logout, "") != after_logout:
+            raise ConfigurationError("login_path and after_logout must be local paths such as '/auth/login'")
+        self.client = client
+        self.sessions = sessions
+        self.pending = pending
+        self.login_path = login_path
+        self.after_logout = after_logout
+        self.revoke_on_logout = revoke_on_logout
+        self._clock = clock
+        self._async_locks: dict[tuple[int, str], asyncio.Lock] = {}
+        self._sync_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._refreshed: dict[str, tuple[float, TokenSet, Claims | None]] = {}
+
+    # --- /login ---------------------------------------------------------------------------------------------------
+
+    def login(self, request: WebRequest) -> WebResponse:
+        """Start a sign-in: remember a pending sign-in (by ``state``) and redirect to the hosted UI."""
+        next_path = safe_next_path(request.query.get("next"))
+        authorization = self.client.authorization_request(next_path=next_path)
+        cookies = self.pending.start(
+            authorization.pending.state,
+            authorization.pending.to_dict(),
+            request_cookies=request.cookies,
+            request_url=request.url,
+        )
+        return WebResponse(302, location=authorization.url, set_cookies=cookies)
+
+    # --- /callback ------------------------------------------------------------------------------------------------
+
+    def _take_pending(self, request: WebRequest) -> tuple[PendingSignIn | None, list[str], WebResponse | None]:
+        state = request.query.get("state", "")
+        data, cookies = (
+            self.pending.finish(state, request_cookies=request.cookies, request_url=request.url)
+            if state
+            else (None, [])
+        )
+        if data is None:
+            if "error" in request.query:
+                return None, cookies, self._callback_error(self._oauth_error(request), cookies)
+            failure = _page(
+                "Sign-in expired",
+                "This sign-in is unknown, expired or already finished. Please sign in again.",
+                (self.login_path, "Sign in"),
+            )
+            return None, cookies, WebResponse(400, body=failure, set_cookies=cookies)
+        try:
+            return PendingSignIn.from_dict(data), cookies, None
+        except SignInError as error:
+            return None, cookies, self._callback_error(error, cookies)
+
+    @staticmethod
+    def _oauth_error(request: WebRequest) -> OAuthError:
+        error = request.query.get("error", "")
+        return OAuthError(f"the hosted UI refused the sign-in: {error}", error=error)
+
+    def _callback_error(self, error: CognitoGuardError, cookies: list[str]) -> WebResponse:
+        status = 503 if isinstance(error, HostedUIUnavailableError) else 400
+        detail = f"{error.code}: {error.error}" if isinstance(error, OAuthError) else error.code
+        body = _page(
+            "Sign-in failed", f"The sign-in could not be completed ({detail}).", (self.login_path, "Try again")
+        )
+        return WebResponse(status, body=body, set_cookies=cookies)
+
+    def _signed_in(
+        self, request: WebRequest, tokens: TokenSet, pending: PendingSignIn, cookies: list[str]
+    ) -> WebResponse:
+        cookies = cookies + self.sessions.save(
+            {"tokens": tokens.to_dict(), "signed_in_at": self._clock()},
+            request_cookies=request.cookies,
+            request_url=request.url,
+            renew=True,  # a new session id at sign-in: a planted one must not become the victim's (fixation)
+        )
+        return WebResponse(302, location=safe_next_path(pending.next_path), set_cookies=cookies)
+
+    async def callback_async(self, request: WebRequest) -> WebResponse:
+        """Finish a sign-in: check ``state``, exchange the code, verify the ID token, start the session."""
+        pending, cookies, failure = self._take_pending(request)
+        if failure is not None or pending is None:
+            return failure or WebResponse(400)
+        try:
+            code = self.client.check_callback(request.query, pending)
+            tokens, _claims = await self.client.exchange_code(code, pending)
+        except (SignInError, TokenError, HostedUIUnavailableError) as error:
+            return self._callback_error(error, cookies)
+        return self._signed_in(request, tokens, pending, cookies)
+
+    def callback_sync(self, request: WebRequest) -> WebResponse:
+        """:meth:`callback_async` for sync frameworks."""
+        pending, cookies, failure = self._take_pending(request)
+        if failure is not None or pending is None:
+            return failure or WebResponse(400)
+        try:
+            code = self.client.check_callback(request.query, pending)
+            tokens, _claims = self.client.exchange_code_sync(code, pending)
+        except (SignInError, TokenError, HostedUIUnavailableError) as error:
+            return self._callback_error(error, cookies)
+        return self._signed_in(request, tokens, pending, cookies)
+
+    # --- /logout --------------------------------------------------------------------------------------------------
+
+    def _logout_response(self, request: WebRequest) -> WebResponse:
+        cookies = self.sessions.clear(request_cookies=request.cookies, request_url=request.url)
+        location = self.client.logout_url() if self.client.logout_uri else self.after_logout
+        return WebResponse(302, location=location, set_cookies=cookies)
+
+    def _refresh_token_to_revoke(self, request: WebRequest) -> str | None:
+        if not self.revoke_on_logout:
+            return None
+        tokens = self._tokens(self.sessions.load(request.cookies))
+        return tokens.refresh_token if tokens else None
+
+    async def logout_async(self, request: WebRequest) -> WebResponse:
+        """Sign out: revoke the refresh token (best effort), clear the session, go to Cognito's ``/logout``."""
+        refresh_token = self._refresh_token_to_revoke(request)
+        if refresh_token:
+            # Signing out locally must not depend on Cognito answering; an unrevoked token still expires on its own.
+            with contextlib.suppress(SignInError, HostedUIUnavailableError):
+                await self.client.revoke(refresh_token)
+        return self._logout_response(request)
+
+    def logout_sync(self, request: WebRequest) -> WebResponse:
+        """:meth:`logout_async` for sync frameworks."""
+        refresh_token = self._refresh_token_to_revoke(request)
+        if refresh_token:
+            with contextlib.suppress(SignInError, HostedUIUnavailableError):  # as in logout_async
+                self.client.revoke_sync(refresh_token)
+        return self._logout_response(request)
+
+    # --- the session of a request ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _tokens(data: Mapping[str, Any] | None) -> TokenSet | None:
+        if data is None or not isinstance(data.get("tokens"), Mapping):
+            return None
+        try:
+            tokens = TokenSet.from_dict(data["tokens"])
+        except SignInError:
+            return None
+        return tokens if tokens.id_token else None
+
+    def _save(self, request: WebRequest, tokens: TokenSet) -> list[str]:
+        data = self.sessions.load(request.cookies) or {}
+        return self.sessions.save(
+            {**data, "tokens": tokens.to_dict()}, request_cookies=request.cookies, request_url=request.url
+        )
+
+    def _reuse(self, key: str) -> tuple[TokenSet, Claims | None] | None:
+        found = self._refreshed.get(key)
+        now = self._clock()
+        if found is None or found[0] <= now:
+            return None
+        return found[1], found[2]
+
+    def _remember(self, key: str, tokens: TokenSet, claims: Claims | None) -> None:
+        now = self._clock()
+        for stale in [name for name, entry in self._refreshed.items() if entry[0] <= now]:
+            del self._refreshed[stale]
+        self._refreshed[key] = (now + _REFRESH_REUSE_SECONDS, tokens, claims)
+
+    @staticmethod
+    def _key(refresh_token: str) -> str:
+        return hashlib.sha256(refresh_token.encode()).hexdigest()
+
+    def _signed_out(self, request: WebRequest) -> _Check:
+        return _Check(None, self.sessions.clear(request_cookies=request.cookies, request_url=request.url))
+
+    async def check_async(self, request: WebRequest) -> _Check:
+        """Who is signed in on this request: verify the session's ID token, refreshing expired tokens (one refresh
+        at a time per session). A session that cannot be verified or refreshed is cleared."""
+        tokens = self._tokens(self.sessions.load(request.cookies))
+        if tokens is None:
+            return _Check(None)
+        if not tokens.expired(self._clock()):
+            try:
+                claims = await self.client.verify_id_token(tokens.id_token or "")
+                return _Check(SignedInUser(claims, tokens))
+            except ExpiredTokenError:
+                pass
+            except TokenError:
+                return self._signed_out(request)
+        if not tokens.refresh_token:
+            return self._signed_out(request)
+        key = self._key(tokens.refresh_token)
+        loop_key = (id(asyncio.get_running_loop()), key)
+        with self._locks_guard:
+            lock = self._async_locks.setdefault(loop_key, asyncio.Lock())
+        try:
+            async with lock:
+                refreshed = self._reuse(key)
+                if refreshed is None:
+                    refreshed = await self.client.refresh(tokens.refresh_token)
+                    self._remember(key, *refreshed)
+        except HostedUIUnavailableError as error:
+            return _Check(None, unavailable=error)
+        except (SignInError, TokenError):
+            return self._signed_out(request)
+        finally:
+            if not lock.locked():
+                with self._locks_guard:
+                    self._async_locks.pop(loop_key, None)
+        return self._after_refresh(request, *refreshed)
+
+    def check_sync(self, request: WebRequest) -> _Check:
+        """:meth:`check_async` for sync frameworks (a thread lock per session)."""
+        tokens = self._tokens(self.sessions.load(request.cookies))
+        if tokens is None:
+            return _Check(None)
+        if not tokens.expired(self._clock()):
+            try:
+                claims = self.client.verify_id_token_sync(tokens.id_token or "")
+                return _Check(SignedInUser(claims, tokens))
+            except ExpiredTokenError:
+                pass
+            except TokenError:
+                return self._signed_out(request)
+        if not tokens.refresh_token:
+            return self._signed_out(request)
+        key = self._key(tokens.refresh_token)
+        with self._locks_guard:
+            lock = self._sync_locks.setdefault(key, threading.Lock())
+        try:
+            with lock:
+                refreshed = self._reuse(key)
+                if refreshed is None:
+                    refreshed = self.client.refresh_sync(tokens.refresh_token)
+                    self._remember(key, *refreshed)
+        except HostedUIUnavailableError as error:
+            return _Check(None, unavailable=error)
+        except (SignInError, TokenError):
+            return self._signed_out(request)
+        finally:
+            with self._locks_guard:
+                if not lock.locked():
+                    self._sync_locks.pop(key, None)
+        return self._after_refresh(request, *refreshed)
+
+    def _after_refresh(self, request: WebRequest, tokens: TokenSet, claims: Claims | None) -> _Check:
+        if claims is None:  # no ID token in the answer: a session needs one
+            return self._signed_out(request)
+        return _Check(SignedInUser(claims, tokens), self._save(request, tokens))
+
+    # --- refusing a request ---------------------------------------------------------------------------------------
+
+    def unauthenticated(self, request: WebRequest) -> WebResponse:
+        """No session: browsers go to the login route (``next`` = this page), API clients get 401."""
+        if request.wants_html:
+            location = f"{self.login_path}?next={quote(safe_next_path(request.path_with_query), safe='')}"
+            return WebResponse(302, location=location)
+        body = json.dumps({"detail": "sign in first", "code": "not_authenticated"})
+        return WebResponse(401, body=body, content_type="application/json")
+
+    @staticmethod
+    def forbidden(request: WebRequest, error: AuthorizationError) -> WebResponse:
+        """Signed in but not allowed: 403, a page for browsers and JSON for API clients."""
+        if request.wants_html:
+            return WebResponse(403, body=_page("Forbidden", f"You are signed in but not allowed here ({error.code})."))
+        return WebResponse(
+            403, body=json.dumps({"detail": error.message, "code": error.code}), content_type="application/json"
+        )
+
+    @staticmethod
+    def unavailable(request: WebRequest, error: HostedUIUnavailableError) -> WebResponse:
+        """The sign-in service could not be reached to refresh the session: 503."""
+        if request.wants_html:
+            return WebResponse(503, body=_page("Sign-in unavailable", "Please try again in a moment."))
+        return WebResponse(
+            503, body=json.dumps({"detail": error.message, "code": error.code}), content_type="application/json"
+        )
+
+    async def guard_async(
+        self, request: WebRequest, requirement: Requirement
+    ) -> tuple[SignedInUser | None, WebResponse | None, list[str]]:
+        """The signed-in user meeting ``requirement``, or the refusal to send; plus cookies to set either way."""
+        check = await self.check_async(request)
+        if check.unavailable is not None:
+            return None, self.unavailable(request, check.unavailable), check.set_cookies
+        if check.user is None:
+            return None, self.unauthenticated(request), check.set_cookies
+        try:
+            await requirement.check_async(check.user.claims)
+        except AuthorizationError as error:
+            return None, self.forbidden(request, error), check.set_cookies
+        return check.user, None, check.set_cookies
+
+    def guard_sync(
+        self, request: WebRequest, requirement: Requirement
+    ) -> tuple[SignedInUser | None, WebResponse | None, list[str]]:
+        """:meth:`guard_async` for sync frameworks (async predicates are refused at configuration)."""
+        check = self.check_sync(request)
+        if check.unavailable is not None:
+            return None, self.unavailable(request, check.unavailable), check.set_cookies
+        if check.user is None:
+            return None, self.unauthenticated(request), check.set_cookies
+        try:
+            requirement.check(check.user.claims)
+        except AuthorizationError as error:
+            return None, self.forbidden(request, error), check.set_cookies
+        return check.user, None, check.set_cookies

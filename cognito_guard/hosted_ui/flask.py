@@ -1,0 +1,178 @@
+"""Hosted-UI sign-in for Flask apps: a blueprint with ``/login``, ``/callback`` and ``/logout``, and
+``login_required`` for views.
+
+::
+
+    sign_in = FlaskSignIn.from_env()              # COGNITO_DOMAIN, COGNITO_CLIENT_ID, ..., APP_SECRET_KEY
+    app.register_blueprint(sign_in.blueprint, url_prefix="/auth")
+
+    @app.get("/admin")
+    @sign_in.login_required(groups="admin")
+    def admin():
+        return f"hello {sign_in.current_user().username}"
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+from flask import Blueprint, Response, after_this_request, g, request
+
+from ..errors import AuthorizationError, ConfigurationError
+from ..guards import Match, Predicate, require
+from ._client import HostedUIClient
+from ._session import CookieSettings, PendingSignIns, Sealer, Sessions, SessionStore
+from ._web import SignedInUser, WebRequest, WebResponse, WebSignIn, _Check
+
+__all__ = ["FlaskSignIn", "SignedInUser"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_S = TypeVar("_S", bound="FlaskSignIn")
+
+
+def _web_request() -> WebRequest:
+    query = request.query_string.decode("latin-1")
+    return WebRequest(
+        url=request.url,
+        path_with_query=request.path + (f"?{query}" if query else ""),
+        query=request.args.to_dict(flat=True),
+        cookies=request.cookies.to_dict(flat=True),
+        accept=request.headers.get("Accept", ""),
+    )
+
+
+def _to_response(answer: WebResponse) -> Response:
+    response = Response(answer.body, status=answer.status, content_type=answer.content_type)
+    for name, value in answer.headers.items():
+        response.headers[name] = value
+    if answer.location is not None:
+        response.headers["Location"] = answer.location
+    for cookie in answer.set_cookies:
+        response.headers.add("Set-Cookie", cookie)
+    return response
+
+
+class FlaskSignIn:
+    """Hosted-UI sign-in for a Flask app; options as :class:`cognito_guard.hosted_ui.starlette.StarletteSignIn`
+    (``prefix`` must equal the ``url_prefix`` the :attr:`blueprint` is registered with)."""
+
+    def __init__(
+        self,
+        client: HostedUIClient,
+        *,
+        secret_key: str | bytes | Sequence[str | bytes],
+        prefix: str = "/auth",
+        store: SessionStore | None = None,
+        cookie: CookieSettings | None = None,
+        after_logout: str = "/",
+        revoke_on_logout: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            raise ConfigurationError(f"prefix must start with '/' and not end with one, e.g. '/auth': {prefix!r}")
+        sealer = Sealer(secret_key, clock=clock)
+        settings = cookie or CookieSettings()
+        self.prefix = prefix
+        self.client = client
+        self.web = WebSignIn(
+            client,
+            sessions=Sessions(sealer, cookie=settings, store=store, clock=clock),
+            pending=PendingSignIns(sealer, path=prefix, secure=settings.secure, store=store, clock=clock),
+            login_path=f"{prefix}/login",
+            after_logout=after_logout,
+            revoke_on_logout=revoke_on_logout,
+            clock=clock,
+        )
+        self._g_key = f"cognito_sign_in_{id(self)}"
+
+    @classmethod
+    def from_env(cls: type[_S], environ: Mapping[str, str] | None = None, **options: Any) -> _S:
+        """Configured from the ``COGNITO_*`` variables and ``APP_SECRET_KEY``, as
+        :meth:`StarletteSignIn.from_env <cognito_guard.hosted_ui.starlette.StarletteSignIn.from_env>`."""
+        env = os.environ if environ is None else environ
+        if "secret_key" not in options:
+            secrets = [part.strip() for part in env.get("APP_SECRET_KEY", "").split(",") if part.strip()]
+            if not secrets:
+                raise ConfigurationError(
+                    "APP_SECRET_KEY is not set: e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
+            options["secret_key"] = secrets
+        return cls(HostedUIClient.from_env(env), **options)
+
+    @property
+    def blueprint(self) -> Blueprint:
+        """``app.register_blueprint(sign_in.blueprint, url_prefix=sign_in.prefix)``."""
+        blueprint = Blueprint("cognito_sign_in", __name__)
+        blueprint.add_url_rule("/login", "login", lambda: _to_response(self.web.login(_web_request())))
+        blueprint.add_url_rule("/callback", "callback", lambda: _to_response(self.web.callback_sync(_web_request())))
+        blueprint.add_url_rule(
+            "/logout",
+            "logout",
+            lambda: _to_response(self.web.logout_sync(_web_request())),
+            methods=["GET", "POST"],
+        )
+        return blueprint
+
+    def _check(self) -> _Check:
+        check: _Check | None = g.get(self._g_key)
+        if check is None:
+            check = self.web.check_sync(_web_request())
+            setattr(g, self._g_key, check)
+            if check.set_cookies:
+                cookies = check.set_cookies
+
+                def add_cookies(response: Response) -> Response:
+                    for cookie in cookies:
+                        response.headers.add("Set-Cookie", cookie)
+                    return response
+
+                after_this_request(add_cookies)
+
+        return check
+
+    def current_user(self) -> SignedInUser | None:
+        """The signed-in user of the current request, or None (tokens are refreshed when needed)."""
+        return self._check().user
+
+    def login_required(
+        self,
+        *,
+        groups: str | Iterable[str] | None = None,
+        groups_match: Match = "any",
+        roles: str | Iterable[str] | None = None,
+        preferred_role: str | Iterable[str] | None = None,
+        predicate: Predicate | Iterable[Predicate] | None = None,
+    ) -> Callable[[Callable[P, R]], Callable[P, R | Response]]:
+        """Decorate a view: browsers without a session are redirected to sign in (``next`` = this page), API clients
+        get 401, a signed-in user who does not meet the requirement gets 403. :meth:`current_user` gives the user.
+
+        Raises :class:`ConfigurationError` for an async predicate (Flask views are sync)."""
+        requirement = require(
+            groups=groups, groups_match=groups_match, roles=roles, preferred_role=preferred_role, predicate=predicate
+        )
+        if requirement.is_async:
+            raise ConfigurationError("Flask's login_required needs sync predicates")
+
+        def decorator(view: Callable[P, R]) -> Callable[P, R | Response]:
+            @functools.wraps(view)
+            def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Response:
+                check = self._check()
+                web = _web_request()
+                if check.unavailable is not None:
+                    return _to_response(self.web.unavailable(web, check.unavailable))
+                if check.user is None:
+                    return _to_response(self.web.unauthenticated(web))
+                try:
+                    requirement.check(check.user.claims)
+                except AuthorizationError as error:
+                    return _to_response(self.web.forbidden(web, error))
+                return view(*args, **kwargs)
+
+            return guarded
+
+        return decorator

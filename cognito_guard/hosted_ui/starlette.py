@@ -1,0 +1,305 @@
+"""Hosted-UI sign-in for Starlette apps: the ``/login``, ``/callback`` and ``/logout`` routes, a session middleware,
+and ``login_required`` for endpoints. FastAPI apps use :mod:`cognito_guard.hosted_ui.fastapi` (same thing, with
+``login_required`` as a dependency).
+
+::
+
+    sign_in = StarletteSignIn.from_env()          # COGNITO_DOMAIN, COGNITO_CLIENT_ID, ..., APP_SECRET_KEY
+    app = Starlette(routes=[*sign_in.routes, Route("/profile", profile)], middleware=[sign_in.middleware])
+
+    @sign_in.login_required(groups="admin")
+    async def admin(request): ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import AuthorizationError, ConfigurationError
+from ..guards import Match, Predicate, Requirement, require
+from ._client import HostedUIClient
+from ._session import CookieSettings, PendingSignIns, Sealer, Sessions, SessionStore
+from ._web import SignedInUser, WebRequest, WebResponse, WebSignIn, _Check
+
+__all__ = ["SignInMiddleware", "SignInRefused", "StarletteSignIn"]
+
+_STATE_KEY = "cognito_sign_in"
+_E = TypeVar("_E", bound=Callable[..., Any])
+_S = TypeVar("_S", bound="StarletteSignIn")
+
+
+class SignInRefused(Exception):
+    """Raised by ``login_required`` to answer a request with a refusal (redirect to sign in, 401, 403 or 503);
+    :class:`SignInMiddleware` turns it into the response."""
+
+    def __init__(self, response: WebResponse) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def web_request(conn: HTTPConnection) -> WebRequest:
+    """The framework-neutral view of a Starlette request."""
+    query = conn.url.query
+    return WebRequest(
+        url=str(conn.url),
+        path_with_query=conn.url.path + (f"?{query}" if query else ""),
+        query=dict(conn.query_params),
+        cookies=conn.cookies,
+        accept=conn.headers.get("accept", ""),
+    )
+
+
+def to_response(answer: WebResponse) -> Response:
+    """A Starlette response for a framework-neutral answer."""
+    response = Response(answer.body, status_code=answer.status, media_type=answer.content_type.split(";")[0])
+    if answer.content_type.startswith("text/"):
+        response.headers["content-type"] = answer.content_type
+    for name, value in answer.headers.items():
+        response.headers[name] = value
+    if answer.location is not None:
+        response.headers["location"] = answer.location
+    for cookie in answer.set_cookies:
+        response.headers.append("set-cookie", cookie)
+    return response
+
+
+class _RequestSession:
+    """One request's sign-in state, resolved on first use and remembered in the ASGI scope."""
+
+    def __init__(self, web: WebSignIn, conn: HTTPConnection) -> None:
+        self._web = web
+        self._conn = conn
+        self.check: _Check | None = None
+
+    async def resolve(self) -> _Check:
+        if self.check is None:
+            self.check = await self._web.check_async(web_request(self._conn))
+        return self.check
+
+
+class SignInMiddleware:
+    """Pure ASGI middleware: gives each HTTP request a lazily checked session, adds the cookies a refresh produced to
+    the response, and renders :class:`SignInRefused`."""
+
+    def __init__(self, app: ASGIApp, *, sign_in: StarletteSignIn) -> None:
+        self.app = app
+        self.web = sign_in.web
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        session = _RequestSession(self.web, HTTPConnection(scope))
+        scope.setdefault("state", {})[_STATE_KEY] = session
+        started = False
+
+        async def send_with_cookies(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if session.check is not None and session.check.set_cookies:
+                    headers = list(message.get("headers", []))
+                    headers += [(b"set-cookie", cookie.encode("latin-1")) for cookie in session.check.set_cookies]
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_cookies)
+        except SignInRefused as refused:
+            if started:  # pragma: no cover - login_required runs before the endpoint answers
+                raise
+            await to_response(refused.response)(scope, receive, send_with_cookies)
+
+
+class StarletteSignIn:
+    """Hosted-UI sign-in for one Starlette app.
+
+    ``client``: the :class:`HostedUIClient` (its ``redirect_uri`` must point at ``{prefix}/callback`` of this app).
+    ``secret_key``: the app's secret (or a list, newest first, to rotate) that encrypts the session cookies.
+    ``prefix``: where :attr:`routes` mount (default ``/auth``). ``store``: keep sessions server-side (the cookie then
+    holds only a sealed session id). ``cookie``: cookie name, lifetime and flags. ``after_logout``: the local page
+    after sign-out when the client has no ``logout_uri``. ``revoke_on_logout``: revoke the refresh token on sign-out.
+    """
+
+    def __init__(
+        self,
+        client: HostedUIClient,
+        *,
+        secret_key: str | bytes | Sequence[str | bytes],
+        prefix: str = "/auth",
+        store: SessionStore | None = None,
+        cookie: CookieSettings | None = None,
+        after_logout: str = "/",
+        revoke_on_logout: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not prefix.startswith("/") or prefix.endswith("/"):
+            raise ConfigurationError(f"prefix must start with '/' and not end with one, e.g. '/auth': {prefix!r}")
+        sealer = Sealer(secret_key, clock=clock)
+        settings = cookie or CookieSettings()
+        self.prefix = prefix
+        self.client = client
+        self.web = WebSignIn(
+            client,
+            sessions=Sessions(sealer, cookie=settings, store=store, clock=clock),
+            pending=PendingSignIns(sealer, path=prefix, secure=settings.secure, store=store, clock=clock),
+            login_path=f"{prefix}/login",
+            after_logout=after_logout,
+            revoke_on_logout=revoke_on_logout,
+            clock=clock,
+        )
+
+    @classmethod
+    def from_env(cls: type[_S], environ: Mapping[str, str] | None = None, **options: Any) -> _S:
+        """Configured from ``COGNITO_DOMAIN``, ``COGNITO_USER_POOL_ID``, ``COGNITO_CLIENT_ID``,
+        ``COGNITO_CLIENT_SECRET``, ``COGNITO_REDIRECT_URI``, ``COGNITO_LOGOUT_URI``, ``COGNITO_ISSUER`` and
+        ``APP_SECRET_KEY`` (several secrets separated by commas, newest first). ``options`` as the constructor's.
+        Raises :class:`ConfigurationError` naming a missing or invalid variable."""
+        env = os.environ if environ is None else environ
+        if "secret_key" not in options:
+            raw = env.get("APP_SECRET_KEY", "")
+            secrets = [part.strip() for part in raw.split(",") if part.strip()]
+            if not secrets:
+                raise ConfigurationError(
+                    "APP_SECRET_KEY is not set: e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
+            options["secret_key"] = secrets
+        try:
+            return cls(HostedUIClient.from_env(env), **options)
+        except ConfigurationError as error:
+            if "APP_SECRET_KEY" in error.message or "secret" not in error.message.lower():
+                raise
+            raise ConfigurationError(f"APP_SECRET_KEY: {error.message}") from None
+
+    # --- wiring ---------------------------------------------------------------------------------------------------
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        """``{prefix}/login`` (``?next=/local/path``), ``{prefix}/callback`` and ``{prefix}/logout`` (GET or POST)."""
+        return [
+            Mount(
+                self.prefix,
+                routes=[
+                    Route("/login", self._login, methods=["GET"], name="cognito_login"),
+                    Route("/callback", self._callback, methods=["GET"], name="cognito_callback"),
+                    Route("/logout", self._logout, methods=["GET", "POST"], name="cognito_logout"),
+                ],
+            )
+        ]
+
+    @property
+    def middleware(self) -> Middleware:
+        """Add to the app's middleware: ``Starlette(..., middleware=[sign_in.middleware])``."""
+        return Middleware(SignInMiddleware, sign_in=self)
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients (call from the app's lifespan)."""
+        await self.client.aclose()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Any) -> AsyncIterator[None]:
+        """``Starlette(lifespan=sign_in.lifespan)`` / ``FastAPI(lifespan=...)``: closes the HTTP clients at shutdown."""
+        try:
+            yield
+        finally:
+            await self.aclose()
+
+    # --- routes ---------------------------------------------------------------------------------------------------
+
+    async def _login(self, request: Request) -> Response:
+        return to_response(self.web.login(web_request(request)))
+
+    async def _callback(self, request: Request) -> Response:
+        return to_response(await self.web.callback_async(web_request(request)))
+
+    async def _logout(self, request: Request) -> Response:
+        return to_response(await self.web.logout_async(web_request(request)))
+
+    # --- who is signed in -----------------------------------------------------------------------------------------
+
+    async def get_user(self, conn: HTTPConnection) -> SignedInUser | None:
+        """The signed-in user of this request, or None (tokens are refreshed when needed).
+
+        Raises :class:`ConfigurationError` if :attr:`middleware` is not installed.
+        """
+        return (await self._session(conn).resolve()).user
+
+    def _session(self, conn: HTTPConnection) -> _RequestSession:
+        session = conn.scope.get("state", {}).get(_STATE_KEY)
+        if not isinstance(session, _RequestSession):
+            raise ConfigurationError("add sign_in.middleware to the app's middleware to use sign-in sessions")
+        return session
+
+    async def _guard(self, conn: HTTPConnection, requirement: Requirement) -> SignedInUser:
+        session = self._session(conn)
+        check = await session.resolve()
+        request = web_request(conn)
+        if check.unavailable is not None:
+            raise SignInRefused(self.web.unavailable(request, check.unavailable))
+        if check.user is None:
+            raise SignInRefused(self.web.unauthenticated(request))
+        try:
+            await requirement.check_async(check.user.claims)
+        except AuthorizationError as error:
+            raise SignInRefused(self.web.forbidden(request, error)) from None
+        return check.user
+
+    def login_required(
+        self,
+        *,
+        groups: str | Iterable[str] | None = None,
+        groups_match: Match = "any",
+        roles: str | Iterable[str] | None = None,
+        preferred_role: str | Iterable[str] | None = None,
+        predicate: Predicate | Iterable[Predicate] | None = None,
+    ) -> Callable[[_E], _E]:
+        """Decorate an endpoint taking ``request``: browsers without a session are redirected to sign in (``next`` =
+        this page), API clients get 401, a signed-in user who does not meet the requirement gets 403. The user is in
+        ``request.state.user`` (a :class:`SignedInUser`). Requirements are checked on the ID token's claims."""
+        requirement = self._requirement(groups, groups_match, roles, preferred_role, predicate)
+
+        def decorator(endpoint: _E) -> _E:
+            parameters = list(inspect.signature(endpoint).parameters)
+            if "request" not in parameters:
+                raise ConfigurationError(f"{endpoint.__qualname__} needs a 'request' parameter")
+            index = parameters.index("request")
+            is_async = inspect.iscoroutinefunction(endpoint)
+
+            @functools.wraps(endpoint)
+            async def guarded(*args: Any, **kwargs: Any) -> Any:
+                request = kwargs.get("request", args[index] if index < len(args) else None)
+                if not isinstance(request, HTTPConnection):
+                    raise TypeError(f"{endpoint.__qualname__}: 'request' must be a Starlette Request")
+                request.state.user = await self._guard(request, requirement)
+                if is_async:
+                    return await endpoint(*args, **kwargs)
+                return await run_in_threadpool(endpoint, *args, **kwargs)
+
+            return guarded  # type: ignore[return-value]
+
+        return decorator
+
+    @staticmethod
+    def _requirement(
+        groups: str | Iterable[str] | None,
+        groups_match: Match,
+        roles: str | Iterable[str] | None,
+        preferred_role: str | Iterable[str] | None,
+        predicate: Predicate | Iterable[Predicate] | None,
+    ) -> Requirement:
+        return require(
+            groups=groups, groups_match=groups_match, roles=roles, preferred_role=preferred_role, predicate=predicate
+        )

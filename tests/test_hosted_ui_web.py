@@ -1,0 +1,320 @@
+"""Hosted-UI sign-in for web apps, end to end over real HTTP: the FastAPI adapter in front, the local Cognito
+stand-in (on 127.0.0.1, shared clock) behind. The test plays the browser with httpx: it follows the app's redirects
+to the stand-in's sign-in form, posts the credentials and brings the code back to the app's callback."""
+
+# No `from __future__ import annotations`: FastAPI must see the Depends(...) of endpoints defined in functions.
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from conftest import Clock
+from devserver_support import PASSWORD, Dev, form_fields, running
+from fastapi import Depends, FastAPI
+
+from cognito_guard.hosted_ui import HostedUIClient, MemorySessionStore
+from cognito_guard.hosted_ui.fastapi import FastAPISignIn, SignedInUser
+from cognito_guard.testing import SigningKeyPair
+
+APP = "http://localhost:8000"  # the callback registered for local-client in the stand-in's default pool
+HTML = {"Accept": "text/html,application/xhtml+xml"}
+
+
+@pytest.fixture
+def dev(clock: Clock, session_keys: tuple[SigningKeyPair, SigningKeyPair]) -> Iterator[Dev]:
+    with running(clock, session_keys) as stand_in:
+        yield stand_in
+
+
+def build_app(dev: Dev, clock: Clock, **options: Any) -> tuple[FastAPI, FastAPISignIn]:
+    client = HostedUIClient(
+        domain=dev.base_url,
+        user_pool_id="us-east-1_LocalDev",
+        issuer=dev.issuer,
+        client_id="local-client",
+        redirect_uri=f"{APP}/auth/callback",
+        logout_uri=f"{APP}/",
+        clock=clock,
+    )
+    sign_in = FastAPISignIn(client, secret_key="test-secret-key-0123456789abcdef", clock=clock, **options)
+    app = FastAPI(middleware=[sign_in.middleware], lifespan=sign_in.lifespan)
+    app.include_router(sign_in.router)
+
+    @app.get("/")
+    async def home(user: Annotated[SignedInUser | None, Depends(sign_in.current_user())]) -> dict[str, Any]:
+        return {"user": user.username if user else None}
+
+    @app.get("/profile")
+    async def profile(user: Annotated[SignedInUser, Depends(sign_in.login_required())]) -> dict[str, Any]:
+        return {"username": user.username, "email": user.email, "groups": list(user.groups)}
+
+    @app.get("/admin")
+    async def admin(user: Annotated[SignedInUser, Depends(sign_in.login_required(groups="admin"))]) -> str:
+        return "admin"
+
+    return app, sign_in
+
+
+class Browser:
+    """One browser: a cookie jar for the app (in process) and one for the stand-in (over HTTP)."""
+
+    def __init__(self, app: FastAPI, dev: Dev) -> None:
+        self.app = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=APP, headers=HTML)
+        self.cognito = httpx.AsyncClient(base_url=dev.base_url, headers=HTML)
+
+    async def start(self, path: str = "/auth/login") -> str:
+        """GET a login URL of the app; returns the hosted-UI URL it redirects to."""
+        response = await self.app.get(path)
+        assert response.status_code == 302, response.text
+        location = response.headers["location"]
+        assert location.startswith(str(self.cognito.base_url))
+        return location
+
+    async def sign_in_at_cognito(self, authorize_url: str, username: str = "alice") -> str:
+        """The hosted-UI part: the form (unless the stand-in's session skips it); returns the app callback URL."""
+        page = await self.cognito.get(authorize_url)
+        if page.status_code == 200:
+            form = {**form_fields(page.text), "username": username, "password": PASSWORD}
+            page = await self.cognito.post("/login", data=form)
+        assert page.status_code == 302, page.text
+        callback: str = page.headers["location"]
+        assert callback.startswith(f"{APP}/auth/callback")
+        return callback
+
+    async def sign_in(self, username: str = "alice", path: str = "/auth/login") -> httpx.Response:
+        """The whole flow; returns the app's answer to the callback."""
+        callback = await self.sign_in_at_cognito(await self.start(path), username)
+        return await self.app.get(callback)
+
+    async def aclose(self) -> None:
+        await self.app.aclose()
+        await self.cognito.aclose()
+
+
+def session_cookies(response: httpx.Response) -> list[str]:
+    return [value for value in response.headers.get_list("set-cookie") if value.startswith("cognito_session")]
+
+
+@pytest.fixture
+async def browser(dev: Dev, clock: Clock) -> AsyncIterator[Browser]:
+    app, _ = build_app(dev, clock)
+    tab = Browser(app, dev)
+    yield tab
+    await tab.aclose()
+
+
+async def test_signing_in_lands_on_the_page_that_asked_for_it(browser: Browser) -> None:
+    refused = await browser.app.get("/profile")
+    assert refused.status_code == 302
+    assert refused.headers["location"] == "/auth/login?next=%2Fprofile"
+
+    callback = await browser.sign_in(path=refused.headers["location"])
+
+    assert callback.status_code == 302
+    assert callback.headers["location"] == "/profile"
+
+
+async def test_the_profile_shows_the_id_token_of_the_signed_in_user(browser: Browser) -> None:
+    await browser.sign_in()
+
+    profile = await browser.app.get("/profile")
+
+    assert profile.status_code == 200
+    assert profile.json() == {"username": "alice", "email": "alice@example.com", "groups": ["admin", "users"]}
+
+
+async def test_the_session_cookie_is_httponly_lax_and_not_secure_on_localhost(browser: Browser) -> None:
+    callback = await browser.sign_in()
+
+    session_cookies = [
+        value for value in callback.headers.get_list("set-cookie") if value.startswith("cognito_session")
+    ]
+    assert session_cookies
+    for cookie in session_cookies:
+        assert "HttpOnly" in cookie
+        assert "SameSite=Lax" in cookie
+        assert "Path=/" in cookie
+        assert "Secure" not in cookie
+
+
+async def test_an_api_client_without_a_session_gets_401(browser: Browser) -> None:
+    response = await browser.app.get("/profile", headers={"Accept": "application/json"})
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+async def test_a_user_outside_the_required_group_gets_a_403_page(browser: Browser) -> None:
+    await browser.sign_in("bob")
+
+    response = await browser.app.get("/admin")
+
+    assert response.status_code == 403
+    assert "Forbidden" in response.text
+
+
+async def test_a_member_of_the_required_group_gets_in(browser: Browser) -> None:
+    await browser.sign_in("alice")
+
+    response = await browser.app.get("/admin")
+
+    assert response.status_code == 200
+
+
+async def test_next_must_be_a_local_path(browser: Browser) -> None:
+    callback = await browser.sign_in(path="/auth/login?next=https://evil.example/")
+
+    assert callback.headers["location"] == "/"
+
+
+async def test_two_tabs_can_sign_in_at_once(browser: Browser) -> None:
+    first = await browser.start("/auth/login?next=/one")
+    second = await browser.start("/auth/login?next=/two")
+    second_callback = await browser.sign_in_at_cognito(second)
+    first_callback = await browser.sign_in_at_cognito(first)
+
+    assert (await browser.app.get(first_callback)).headers["location"] == "/one"
+    assert (await browser.app.get(second_callback)).headers["location"] == "/two"
+
+
+async def test_a_callback_cannot_be_replayed(browser: Browser) -> None:
+    callback = await browser.sign_in_at_cognito(await browser.start())
+    assert (await browser.app.get(callback)).status_code == 302
+
+    replay = await browser.app.get(callback)
+
+    assert replay.status_code == 400
+
+
+async def test_a_callback_from_another_browser_is_refused(dev: Dev, clock: Clock, browser: Browser) -> None:
+    callback = await browser.sign_in_at_cognito(await browser.start())
+    app, _ = build_app(dev, clock)
+    other = Browser(app, dev)
+    try:
+        response = await other.app.get(callback)
+    finally:
+        await other.aclose()
+
+    assert response.status_code == 400
+
+
+async def test_an_error_redirect_from_the_hosted_ui_shows_the_oauth_code(browser: Browser) -> None:
+    authorize = await browser.start()
+    state = parse_qs(urlsplit(authorize).query)["state"][0]
+
+    response = await browser.app.get("/auth/callback", params={"error": "access_denied", "state": state})
+
+    assert response.status_code == 400
+    assert "access_denied" in response.text
+
+
+async def test_a_tampered_session_cookie_is_not_signed_in(browser: Browser) -> None:
+    await browser.sign_in()
+    for cookie in list(browser.app.cookies.jar):
+        if cookie.name.startswith("cognito_session") and cookie.value:
+            cookie.value = cookie.value[:-2] + ("A" if cookie.value[-2] != "A" else "B") + cookie.value[-1]
+
+    response = await browser.app.get("/", headers={"Accept": "application/json"})
+
+    assert response.json() == {"user": None}
+
+
+async def test_an_expired_access_token_is_refreshed_transparently(browser: Browser, clock: Clock) -> None:
+    await browser.sign_in()
+    clock.advance(3600)  # the tokens' lifetime in the default pool
+
+    response = await browser.app.get("/profile")
+
+    assert response.status_code == 200
+    assert session_cookies(response)
+    clock.advance(600)
+    assert (await browser.app.get("/profile")).status_code == 200  # the refreshed cookie works on its own
+
+
+async def test_concurrent_requests_after_expiry_refresh_once(dev: Dev, clock: Clock) -> None:
+    app, sign_in = build_app(dev, clock)
+    tab = Browser(app, dev)
+    refreshes = 0
+    original = sign_in.client.refresh
+
+    async def counting_refresh(refresh_token: str) -> Any:
+        nonlocal refreshes
+        refreshes += 1
+        return await original(refresh_token)
+
+    sign_in.client.refresh = counting_refresh  # type: ignore[method-assign]
+    try:
+        await tab.sign_in()
+        clock.advance(3600)
+        answers = await asyncio.gather(*(tab.app.get("/profile") for _ in range(8)))
+    finally:
+        await tab.aclose()
+
+    assert [answer.status_code for answer in answers] == [200] * 8
+    assert refreshes == 1
+
+
+async def test_a_session_whose_refresh_token_was_revoked_ends_at_expiry(dev: Dev, clock: Clock) -> None:
+    app, sign_in = build_app(dev, clock)
+    tab = Browser(app, dev)
+    try:
+        await tab.sign_in()
+        session = sign_in.web.sessions.load(dict(tab.app.cookies.items()))
+        assert session is not None
+        revoked = dev.http.post(
+            "/oauth2/revoke", data={"token": session["tokens"]["refresh_token"], "client_id": "local-client"}
+        )
+        assert revoked.status_code == 200
+        clock.advance(3600)
+        response = await tab.app.get("/profile", headers={"Accept": "application/json"})
+    finally:
+        await tab.aclose()
+
+    assert response.status_code == 401
+
+
+async def test_logout_clears_the_session_and_goes_to_cognito_logout(browser: Browser) -> None:
+    await browser.sign_in()
+
+    response = await browser.app.get("/auth/logout")
+
+    location = urlsplit(response.headers["location"])
+    assert response.status_code == 302
+    assert location.path == "/logout"
+    assert parse_qs(location.query) == {"client_id": ["local-client"], "logout_uri": [f"{APP}/"]}
+    assert (await browser.app.get("/", headers={"Accept": "application/json"})).json() == {"user": None}
+
+
+async def test_logout_revokes_the_refresh_token(browser: Browser, dev: Dev, clock: Clock) -> None:
+    callback = await browser.sign_in()
+    assert callback.status_code == 302
+    stolen = dict(browser.app.cookies.items())  # someone copied the cookies before sign-out
+    await browser.app.get("/auth/logout")
+    browser.app.cookies.clear()
+    for name, value in stolen.items():
+        browser.app.cookies.set(name, value)
+    clock.advance(3600)
+
+    response = await browser.app.get("/profile", headers={"Accept": "application/json"})
+
+    assert response.status_code == 401
+
+
+async def test_server_side_sessions_keep_tokens_out_of_the_cookie(dev: Dev, clock: Clock) -> None:
+    app, _ = build_app(dev, clock, store=MemorySessionStore(clock=clock))
+    tab = Browser(app, dev)
+    try:
+        callback = await tab.sign_in()
+        profile = await tab.app.get("/profile")
+    finally:
+        await tab.aclose()
+
+    session_cookies = [
+        value for value in callback.headers.get_list("set-cookie") if value.startswith("cognito_session")
+    ]
+    assert len(session_cookies) == 1
+    assert len(session_cookies[0]) < 400
+    assert profile.json()["username"] == "alice"
