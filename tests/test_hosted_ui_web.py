@@ -14,7 +14,10 @@ import pytest
 from conftest import Clock
 from devserver_support import PASSWORD, Dev, form_fields, running
 from fastapi import Depends, FastAPI
+from servers import free_port
 
+from cognito_guard import CognitoVerifier
+from cognito_guard.errors import HostedUIUnavailableError
 from cognito_guard.hosted_ui import HostedUIClient, MemorySessionStore
 from cognito_guard.hosted_ui.fastapi import FastAPISignIn, SignedInUser
 from cognito_guard.testing import SigningKeyPair
@@ -318,3 +321,63 @@ async def test_server_side_sessions_keep_tokens_out_of_the_cookie(dev: Dev, cloc
     assert len(session_cookies) == 1
     assert len(session_cookies[0]) < 400
     assert profile.json()["username"] == "alice"
+
+
+async def test_a_refresh_while_the_hosted_ui_is_down_answers_503_and_keeps_the_session(dev: Dev, clock: Clock) -> None:
+    app, sign_in = build_app(dev, clock)
+    tab = Browser(app, dev)
+    original = sign_in.client.refresh
+
+    async def unreachable(refresh_token: str) -> Any:
+        raise HostedUIUnavailableError("the token endpoint did not answer")
+
+    try:
+        await tab.sign_in()
+        clock.advance(3600)
+        sign_in.client.refresh = unreachable  # type: ignore[method-assign]
+        down = await tab.app.get("/profile")
+        sign_in.client.refresh = original  # type: ignore[method-assign]
+        back = await tab.app.get("/profile")
+    finally:
+        await tab.aclose()
+
+    assert down.status_code == 503
+    assert session_cookies(down) == []  # not signed out by an outage
+    assert back.status_code == 200
+
+
+async def test_keys_that_cannot_be_fetched_answer_503_not_500(dev: Dev, clock: Clock) -> None:
+    app, _ = build_app(dev, clock)
+    tab = Browser(app, dev)
+    try:
+        await tab.sign_in()
+        cookies = dict(tab.app.cookies.items())
+    finally:
+        await tab.aclose()
+    dead = HostedUIClient(
+        domain=dev.base_url,
+        client_id="local-client",
+        redirect_uri=f"{APP}/auth/callback",
+        clock=clock,
+        verifier=CognitoVerifier(
+            user_pool_id="us-east-1_LocalDev",
+            client_id="local-client",
+            token_use="id",
+            issuer=dev.issuer,
+            jwks_uri=f"http://127.0.0.1:{free_port()}/jwks.json",  # nothing listens there
+            clock=clock,
+        ),
+    )
+    sign_in = FastAPISignIn(dead, secret_key="test-secret-key-0123456789abcdef", clock=clock)
+    other = FastAPI(middleware=[sign_in.middleware])
+
+    @other.get("/profile")
+    async def profile(user: Annotated[SignedInUser, Depends(sign_in.login_required())]) -> str:
+        return "profile"
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url=APP, cookies=cookies) as client:
+        response = await client.get("/profile", headers={"Accept": "application/json"})
+    dead.close()
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "keys_unavailable"

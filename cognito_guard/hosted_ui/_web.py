@@ -27,6 +27,7 @@ from ..errors import (
     ConfigurationError,
     ExpiredTokenError,
     HostedUIUnavailableError,
+    KeysUnavailableError,
     OAuthError,
     SignInError,
     TokenError,
@@ -120,7 +121,7 @@ class _Check:
 
     user: SignedInUser | None
     set_cookies: list[str] = field(default_factory=list)
-    unavailable: HostedUIUnavailableError | None = None
+    unavailable: HostedUIUnavailableError | KeysUnavailableError | None = None
 
 
 def _page(title: str, message: str, link: tuple[str, str] | None = None) -> str:
@@ -208,7 +209,7 @@ class WebSignIn:
         return OAuthError(f"the hosted UI refused the sign-in: {error}", error=error)
 
     def _callback_error(self, error: CognitoGuardError, cookies: list[str]) -> WebResponse:
-        status = 503 if isinstance(error, HostedUIUnavailableError) else 400
+        status = 503 if isinstance(error, (HostedUIUnavailableError, KeysUnavailableError)) else 400
         detail = f"{error.code}: {error.error}" if isinstance(error, OAuthError) else error.code
         body = _page(
             "Sign-in failed", f"The sign-in could not be completed ({detail}).", (self.login_path, "Try again")
@@ -234,7 +235,7 @@ class WebSignIn:
         try:
             code = self.client.check_callback(request.query, pending)
             tokens, _claims = await self.client.exchange_code(code, pending)
-        except (SignInError, TokenError, HostedUIUnavailableError) as error:
+        except (SignInError, TokenError, HostedUIUnavailableError, KeysUnavailableError) as error:
             return self._callback_error(error, cookies)
         return self._signed_in(request, tokens, pending, cookies)
 
@@ -246,7 +247,7 @@ class WebSignIn:
         try:
             code = self.client.check_callback(request.query, pending)
             tokens, _claims = self.client.exchange_code_sync(code, pending)
-        except (SignInError, TokenError, HostedUIUnavailableError) as error:
+        except (SignInError, TokenError, HostedUIUnavailableError, KeysUnavailableError) as error:
             return self._callback_error(error, cookies)
         return self._signed_in(request, tokens, pending, cookies)
 
@@ -328,6 +329,8 @@ class WebSignIn:
             try:
                 claims = await self.client.verify_id_token(tokens.id_token or "")
                 return _Check(SignedInUser(claims, tokens))
+            except KeysUnavailableError as error:
+                return _Check(None, unavailable=error)
             except ExpiredTokenError:
                 pass
             except TokenError:
@@ -344,7 +347,7 @@ class WebSignIn:
                 if refreshed is None:
                     refreshed = await self.client.refresh(tokens.refresh_token)
                     self._remember(key, *refreshed)
-        except HostedUIUnavailableError as error:
+        except (HostedUIUnavailableError, KeysUnavailableError) as error:
             return _Check(None, unavailable=error)
         except (SignInError, TokenError):
             return self._signed_out(request)
@@ -363,6 +366,8 @@ class WebSignIn:
             try:
                 claims = self.client.verify_id_token_sync(tokens.id_token or "")
                 return _Check(SignedInUser(claims, tokens))
+            except KeysUnavailableError as error:
+                return _Check(None, unavailable=error)
             except ExpiredTokenError:
                 pass
             except TokenError:
@@ -378,7 +383,7 @@ class WebSignIn:
                 if refreshed is None:
                     refreshed = self.client.refresh_sync(tokens.refresh_token)
                     self._remember(key, *refreshed)
-        except HostedUIUnavailableError as error:
+        except (HostedUIUnavailableError, KeysUnavailableError) as error:
             return _Check(None, unavailable=error)
         except (SignInError, TokenError):
             return self._signed_out(request)
@@ -413,8 +418,8 @@ class WebSignIn:
         )
 
     @staticmethod
-    def unavailable(request: WebRequest, error: HostedUIUnavailableError) -> WebResponse:
-        """The sign-in service could not be reached to refresh the session: 503."""
+    def unavailable(request: WebRequest, error: HostedUIUnavailableError | KeysUnavailableError) -> WebResponse:
+        """The hosted UI (to refresh) or the JWKS (to verify) could not be reached: 503, the session is kept."""
         if request.wants_html:
             return WebResponse(503, body=_page("Sign-in unavailable", "Please try again in a moment."))
         return WebResponse(
