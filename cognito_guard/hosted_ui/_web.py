@@ -43,6 +43,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # after expiry costs one refresh, not one each (Cognito rate-limits the token endpoint).
 _REFRESH_REUSE_SECONDS = 30.0
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+_URL_SYNTAX = "/?#[]@!$&'()*+,;=:%-._~"  # RFC 3986 reserved and unreserved characters, and existing %-escapes
 
 
 def safe_next_path(value: str | None, default: str = "/") -> str:
@@ -55,7 +56,8 @@ def safe_next_path(value: str | None, default: str = "/") -> str:
         return default
     if len(value) > 2048:
         return default
-    return value
+    # Percent-encode what is not URL syntax (spaces, non-ASCII): a Location header must be ASCII.
+    return quote(value, safe=_URL_SYNTAX)
 
 
 @dataclass(frozen=True)
