@@ -141,7 +141,15 @@ def test_unknown_user_gets_the_same_generic_error_as_a_wrong_password(dev: Dev) 
     wrong = sign_in(dev, password="wrong")
 
     assert unknown.status_code == wrong.status_code == 200
-    assert unknown.text == wrong.text
+    # Identical but for the refilled username field: nothing tells whether "mallory" exists.
+    assert unknown.text.replace('value="mallory"', 'value="alice"') == wrong.text
+
+
+def test_a_failed_sign_in_refills_the_username_but_never_the_password(dev: Dev) -> None:
+    response = sign_in(dev, username="al<ice", password="wrong-secret")
+
+    assert 'name="username" value="al&lt;ice"' in response.text
+    assert "wrong-secret" not in response.text
 
 
 def test_sign_in_sets_an_http_only_session_cookie(dev: Dev) -> None:

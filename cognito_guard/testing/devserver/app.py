@@ -106,8 +106,8 @@ def create_app(
             return JSONResponse({"message": "User pool does not exist"}, status_code=404)
         return JSONResponse(user_pool.openid_configuration(_base_url(request)))
 
-    def sign_in_form(authorize: AuthorizeRequest, error: str | None = None) -> Response:
-        return _html(sign_in_page(authorize, pool_id=pool_id, error=error))
+    def sign_in_form(authorize: AuthorizeRequest, error: str | None = None, username: str = "") -> Response:
+        return _html(sign_in_page(authorize, pool_id=pool_id, error=error, username=username))
 
     def redirect(uri: str, params: Mapping[str, str | None]) -> RedirectResponse:
         return RedirectResponse(_with_query(uri, params), status_code=302, headers=_NO_STORE)
@@ -146,7 +146,7 @@ def create_app(
             return result
         user = user_pool.check_password(form.get("username", ""), form.get("password", ""))
         if user is None:
-            return sign_in_form(result, GENERIC_SIGN_IN_ERROR)
+            return sign_in_form(result, GENERIC_SIGN_IN_ERROR, form.get("username", ""))
         user_pool.state.end_session(request.cookies.get(SESSION_COOKIE))
         session_id, session = user_pool.state.start_session(user.username)
         response = redirect(result.redirect_uri, {"code": user_pool.issue_code(result, session), "state": result.state})

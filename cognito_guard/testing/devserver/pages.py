@@ -21,8 +21,9 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def sign_in_page(request: AuthorizeRequest, *, pool_id: str, error: str | None = None) -> str:
-    """The sign-in form; hidden fields carry the authorize request, which the form target checks again."""
+def sign_in_page(request: AuthorizeRequest, *, pool_id: str, error: str | None = None, username: str = "") -> str:
+    """The sign-in form; hidden fields carry the authorize request, which the form target checks again.
+    ``username`` refills the field after a failed attempt (the password never comes back)."""
     hidden = "\n".join(
         f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
         for name, value in request.form_fields().items()
@@ -34,7 +35,7 @@ def sign_in_page(request: AuthorizeRequest, *, pool_id: str, error: str | None =
         '<form method="post" action="/login">\n'
         f"{hidden}\n"
         '<label for="username">Username</label>'
-        '<input id="username" name="username" autocomplete="username" required autofocus>\n'
+        f'<input id="username" name="username" value="{escape(username)}" autocomplete="username" required autofocus>\n'
         '<label for="password">Password</label>'
         '<input id="password" name="password" type="password" autocomplete="current-password" required>\n'
         '<button type="submit">Sign in</button>\n</form>'
