@@ -107,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", default=".demo", help="where the keys and logs go (default .demo)")
     parser.add_argument("--no-wait", action="store_true", help="stop after the demonstration instead of serving")
     args = parser.parse_args(argv)
+    # `kill` (SIGTERM) stops the servers too, like Ctrl-C: they run in sessions of their own and would outlive us.
+    signal.signal(signal.SIGTERM, _terminate)
 
     work = Path(os.path.relpath(Path(args.work_dir).resolve(), ROOT))  # commands below run in ROOT
     (ROOT / work).mkdir(parents=True, exist_ok=True)
@@ -173,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; the servers stopped", flush=True)
     return 0
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_forever() -> None:

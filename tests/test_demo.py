@@ -67,8 +67,12 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         yield running
     finally:
         if running.process.poll() is None:
-            running.process.kill()
-            running.process.wait()
+            running.process.terminate()  # the demo stops its servers on SIGTERM as on Ctrl-C
+            try:
+                running.process.wait(30)
+            except subprocess.TimeoutExpired:
+                running.process.kill()
+                running.process.wait()
 
 
 def test_demo_shows_the_api_answering_200_401_and_403(demo: Demo) -> None:
@@ -109,6 +113,18 @@ def test_demo_prints_curl_lines_with_fresh_tokens(demo: Demo) -> None:
 
     assert f"curl -i http://127.0.0.1:{demo.api_port}/me -H 'Authorization: Bearer ey" in demo.text
     assert "dev token --keys" in demo.text
+
+
+def test_sigterm_stops_every_server(demo: Demo) -> None:
+    demo.wait_for(READY)
+
+    demo.process.terminate()
+    code = demo.process.wait(30)
+
+    assert code == 0
+    for port in (demo.dev_port, demo.api_port, demo.web_port):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
 
 
 def test_ctrl_c_stops_every_server(demo: Demo) -> None:
