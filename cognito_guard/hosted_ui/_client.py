@@ -12,22 +12,18 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
-import math
 import os
 import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeGuard
-from urllib.parse import quote, urlencode, urlsplit
+from typing import Any
+from urllib.parse import quote, urlencode
 
 import httpx
 
-from .._keys import check_key_url, is_loopback_url
 from ..claims import Claims
 from ..errors import (
     ClaimError,
@@ -39,222 +35,16 @@ from ..errors import (
     SignInStateError,
     TokenUseError,
 )
-from ..verifier import CognitoVerifier, pool_issuers
+from ..verifier import CognitoVerifier
+from ._flow import AuthorizationRequest, PendingSignIn, TokenSet, _is_time
+from ._settings import _base_url, _env_settings, _option, _redirect_url, _scopes
 
 __all__ = ["AuthorizationRequest", "HostedUIClient", "PendingSignIn", "TokenSet"]
 
 _MAX_BODY = 1024 * 1024  # a token answer is a few KiB; anything near this is not Cognito talking
-_REGIONAL_POOL_ID = re.compile(r"([a-z]{2,4}(?:-[a-z]+)+-\d+)_[0-9A-Za-z]+")
-_DOMAIN_PREFIX = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 # RFC 6749 appendix A.7: the characters an OAuth error code may use. Anything else is not shown in messages (the
 # callback's query is written by whoever sent the browser there, and messages end up in logs).
 _ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,128}")
-_ENV_NAMES = {
-    "domain": "COGNITO_DOMAIN",
-    "user_pool_id": "COGNITO_USER_POOL_ID",
-    "client_id": "COGNITO_CLIENT_ID",
-    "client_secret": "COGNITO_CLIENT_SECRET",
-    "redirect_uri": "COGNITO_REDIRECT_URI",
-    "logout_uri": "COGNITO_LOGOUT_URI",
-    "issuer": "COGNITO_ISSUER",
-    "scopes": "COGNITO_SCOPES",
-}
-
-
-# -- what the flow carries between requests ------------------------------------------------------------------------
-
-
-def _is_time(value: object) -> TypeGuard[float]:
-    return (type(value) is int or type(value) is float) and math.isfinite(value)
-
-
-@dataclass(frozen=True)
-class PendingSignIn:
-    """One browser's sign-in in progress: what the callback needs to finish it.
-
-    Store it server-side or in a signed, encrypted session (``to_dict``/``from_dict``) keyed by ``state``; the
-    secrets are left out of ``repr``.
-    """
-
-    state: str = field(repr=False)
-    code_verifier: str = field(repr=False)
-    nonce: str = field(repr=False)
-    next_path: str
-    created_at: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
-        return {
-            "state": self.state,
-            "code_verifier": self.code_verifier,
-            "nonce": self.nonce,
-            "next_path": self.next_path,
-            "created_at": self.created_at,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PendingSignIn:
-        """Rebuild from :meth:`to_dict`'s output; other keys are ignored. Raises :class:`SignInStateError` when a
-        field is missing or of the wrong type (a damaged or forged session: the user has to start again)."""
-        if not isinstance(data, Mapping):
-            raise SignInStateError("the stored sign-in is not an object; start the sign-in again")
-        for name in ("state", "code_verifier", "nonce"):
-            if not isinstance(data.get(name), str) or not data[name]:
-                raise SignInStateError(f"the stored sign-in lacks '{name}'; start the sign-in again")
-        if not isinstance(data.get("next_path"), str) or not _is_time(data.get("created_at")):
-            raise SignInStateError("the stored sign-in has a bad 'next_path' or 'created_at'; start the sign-in again")
-        return cls(data["state"], data["code_verifier"], data["nonce"], data["next_path"], float(data["created_at"]))
-
-
-@dataclass(frozen=True)
-class AuthorizationRequest:
-    """Where to send the browser (``url``) and what to keep until the callback (``pending``, keyed by its state)."""
-
-    url: str
-    pending: PendingSignIn
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """The tokens of a signed-in user (left out of ``repr``); ``expires_at`` is Unix seconds."""
-
-    access_token: str = field(repr=False)
-    id_token: str | None = field(repr=False)
-    refresh_token: str | None = field(repr=False)
-    expires_at: float
-    token_type: str = "Bearer"
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
-        return {
-            "access_token": self.access_token,
-            "id_token": self.id_token,
-            "refresh_token": self.refresh_token,
-            "expires_at": self.expires_at,
-            "token_type": self.token_type,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TokenSet:
-        """Rebuild from :meth:`to_dict`'s output; raises :class:`SignInError` when the shape or a type is wrong."""
-        if not isinstance(data, Mapping):
-            raise SignInError("the stored tokens are not an object; sign in again")
-        access = data.get("access_token")
-        if not isinstance(access, str) or not access:
-            raise SignInError("the stored tokens lack 'access_token'; sign in again")
-        for name in ("id_token", "refresh_token"):
-            if data.get(name) is not None and not (isinstance(data[name], str) and data[name]):
-                raise SignInError(f"the stored '{name}' is not a string; sign in again")
-        token_type = data.get("token_type", "Bearer")
-        if not _is_time(data.get("expires_at")) or not isinstance(token_type, str):
-            raise SignInError("the stored tokens have a bad 'expires_at' or 'token_type'; sign in again")
-        return cls(access, data.get("id_token"), data.get("refresh_token"), float(data["expires_at"]), token_type)
-
-    def expired(self, now: float, *, margin: float = 60.0) -> bool:
-        """True when ``now`` is within ``margin`` seconds of ``expires_at`` or past it (time to refresh)."""
-        return now >= self.expires_at - margin
-
-
-# -- settings --------------------------------------------------------------------------------------------------------
-
-
-def _region(user_pool_id: str | None, what: str) -> str:
-    match = _REGIONAL_POOL_ID.fullmatch(user_pool_id) if isinstance(user_pool_id, str) else None
-    if match is None:
-        raise ConfigurationError(
-            f"{what} is a domain prefix: a Cognito user_pool_id such as 'us-east-1_Abc123XYZ' is needed for its region"
-        )
-    return match.group(1)
-
-
-def _base_url(domain: object, user_pool_id: str | None, what: str = "domain") -> str:
-    """``https://host[:port]`` for a host, an https URL, an http URL to loopback, or a bare prefix (region taken
-    from the pool id). The rules of ``cognito_guard.fastapi``'s ``HostedUI``, plus prefixes and no paths."""
-    if not isinstance(domain, str) or not domain.strip():
-        raise ConfigurationError(f"{what} must be a non-empty string such as 'auth.example.com'")
-    value = domain.strip()
-    if _DOMAIN_PREFIX.fullmatch(value) and value != "localhost":
-        return f"https://{value}.auth.{_region(user_pool_id, what)}.amazoncognito.com"
-    url = value if "://" in value else f"https://{value}"
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in range)
-    except ValueError:
-        raise ConfigurationError(f"{what} is not a valid host or URL: {domain!r}") from None
-    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_url(url))
-    if (
-        not secure
-        or not (_HOST_NAME.fullmatch(host) or _is_ip(host))
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-        or "@" in parts.netloc
-        or "?" in url
-        or "#" in url
-    ):
-        raise ConfigurationError(
-            f"{what} must be a host, an https:// URL without path, or http:// to localhost: {domain!r}"
-        )
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _redirect_url(url: object, what: str) -> str:
-    # Cognito's rule for callback and sign-out URLs: absolute, no fragment, https except http to localhost.
-    if not isinstance(url, str):
-        raise ConfigurationError(f"{what} must be a string")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        raise ConfigurationError(f"{what} is not a valid URL: {url!r}") from None
-    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_url(url))
-    if not secure or not host or "#" in url or any(char.isspace() for char in url):
-        raise ConfigurationError(
-            f"{what} must be an absolute https:// URL without fragment (http:// only for localhost)"
-        )
-    return url
-
-
-def _scopes(scopes: object, what: str) -> tuple[str, ...]:
-    names = scopes.split() if isinstance(scopes, str) else scopes
-    if not isinstance(names, Iterable):
-        raise ConfigurationError(f"{what} must be scope names")
-    try:
-        result = tuple(dict.fromkeys(names))
-    except TypeError:
-        raise ConfigurationError(f"{what} must be scope names") from None
-    if not all(isinstance(name, str) and name and not any(c.isspace() for c in name) for name in result):
-        raise ConfigurationError(f"{what} must be non-empty scope names without whitespace")
-    if "openid" not in result:
-        raise ConfigurationError(f"{what} must include 'openid' (without it Cognito returns no ID token)")
-    return result
-
-
-def _option(value: object, what: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ConfigurationError(f"{what} must be a string")
-    return value
-
-
-def _env_text(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ConfigurationError(f"{name} in the environment must be a string")
-    return value.strip() or None
 
 
 # -- HTTP ------------------------------------------------------------------------------------------------------------
@@ -407,37 +197,7 @@ class HostedUIClient:
         Raises :class:`ConfigurationError` naming the variable that is missing or invalid.
         """
         env = os.environ if environ is None else environ
-        settings: dict[str, Any] = {}
-        for keyword, name in _ENV_NAMES.items():
-            if keyword not in overrides:
-                value = _env_text(env, name)
-                if value is not None:
-                    settings[keyword] = value
-        required = ["domain", "client_id", "redirect_uri"]
-        if "verifier" not in overrides:
-            required.append("user_pool_id")
-        for keyword in required:
-            if keyword not in settings and keyword not in overrides:
-                raise ConfigurationError(f"{_ENV_NAMES[keyword]} is not set in the environment")
-        # Check what came from the environment here, so that the error names the variable, not the keyword.
-        if "issuer" in settings:
-            check_key_url(settings["issuer"], "COGNITO_ISSUER")
-        pool_id = overrides.get("user_pool_id", settings.get("user_pool_id"))
-        if "user_pool_id" in settings:
-            try:
-                pool_issuers(settings["user_pool_id"], overrides.get("issuer", settings.get("issuer")))
-            except ConfigurationError as error:
-                raise ConfigurationError(f"COGNITO_USER_POOL_ID: {error.message}") from None
-        if "domain" in settings:
-            _base_url(settings["domain"], pool_id, "COGNITO_DOMAIN")
-        if "client_id" in settings and any(c.isspace() or c == "," for c in settings["client_id"]):
-            raise ConfigurationError("COGNITO_CLIENT_ID must be one app client id for the hosted UI")
-        for keyword in ("redirect_uri", "logout_uri"):
-            if keyword in settings:
-                _redirect_url(settings[keyword], _ENV_NAMES[keyword])
-        if "scopes" in settings:
-            settings["scopes"] = _scopes(settings["scopes"], "COGNITO_SCOPES")
-        return cls(**{**settings, **overrides})
+        return cls(**{**_env_settings(env, overrides), **overrides})
 
     # -- endpoints ------------------------------------------------------------------------------------------------
     @property

@@ -1,0 +1,166 @@
+"""The hosted-UI client's settings: checks of the domain (to a base URL), redirect URLs, scopes and options, and
+reading them from ``COGNITO_*`` environment variables; each check takes the name to show (a keyword such as
+``redirect_uri`` or a variable such as ``COGNITO_REDIRECT_URI``) and raises :class:`ConfigurationError` naming it, so
+a bad setting fails at start-up with a message the user can act on."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._keys import check_key_url, is_loopback_url
+from ..errors import ConfigurationError
+from ..verifier import pool_issuers
+
+__all__ = ["_base_url", "_env_settings", "_option", "_redirect_url", "_scopes"]
+
+_REGIONAL_POOL_ID = re.compile(r"([a-z]{2,4}(?:-[a-z]+)+-\d+)_[0-9A-Za-z]+")
+_DOMAIN_PREFIX = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_ENV_NAMES = {
+    "domain": "COGNITO_DOMAIN",
+    "user_pool_id": "COGNITO_USER_POOL_ID",
+    "client_id": "COGNITO_CLIENT_ID",
+    "client_secret": "COGNITO_CLIENT_SECRET",
+    "redirect_uri": "COGNITO_REDIRECT_URI",
+    "logout_uri": "COGNITO_LOGOUT_URI",
+    "issuer": "COGNITO_ISSUER",
+    "scopes": "COGNITO_SCOPES",
+}
+
+
+def _region(user_pool_id: str | None, what: str) -> str:
+    match = _REGIONAL_POOL_ID.fullmatch(user_pool_id) if isinstance(user_pool_id, str) else None
+    if match is None:
+        raise ConfigurationError(
+            f"{what} is a domain prefix: a Cognito user_pool_id such as 'us-east-1_Abc123XYZ' is needed for its region"
+        )
+    return match.group(1)
+
+
+def _base_url(domain: object, user_pool_id: str | None, what: str = "domain") -> str:
+    """``https://host[:port]`` for a host, an https URL, an http URL to loopback, or a bare prefix (region taken
+    from the pool id). The rules of ``cognito_guard.fastapi``'s ``HostedUI``, plus prefixes and no paths."""
+    if not isinstance(domain, str) or not domain.strip():
+        raise ConfigurationError(f"{what} must be a non-empty string such as 'auth.example.com'")
+    value = domain.strip()
+    if _DOMAIN_PREFIX.fullmatch(value) and value != "localhost":
+        return f"https://{value}.auth.{_region(user_pool_id, what)}.amazoncognito.com"
+    url = value if "://" in value else f"https://{value}"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in range)
+    except ValueError:
+        raise ConfigurationError(f"{what} is not a valid host or URL: {domain!r}") from None
+    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_url(url))
+    if (
+        not secure
+        or not (_HOST_NAME.fullmatch(host) or _is_ip(host))
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or "?" in url
+        or "#" in url
+    ):
+        raise ConfigurationError(
+            f"{what} must be a host, an https:// URL without path, or http:// to localhost: {domain!r}"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _redirect_url(url: object, what: str) -> str:
+    # Cognito's rule for callback and sign-out URLs: absolute, no fragment, https except http to localhost.
+    if not isinstance(url, str):
+        raise ConfigurationError(f"{what} must be a string")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        raise ConfigurationError(f"{what} is not a valid URL: {url!r}") from None
+    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_url(url))
+    if not secure or not host or "#" in url or any(char.isspace() for char in url):
+        raise ConfigurationError(
+            f"{what} must be an absolute https:// URL without fragment (http:// only for localhost)"
+        )
+    return url
+
+
+def _scopes(scopes: object, what: str) -> tuple[str, ...]:
+    names = scopes.split() if isinstance(scopes, str) else scopes
+    if not isinstance(names, Iterable):
+        raise ConfigurationError(f"{what} must be scope names")
+    try:
+        result = tuple(dict.fromkeys(names))
+    except TypeError:
+        raise ConfigurationError(f"{what} must be scope names") from None
+    if not all(isinstance(name, str) and name and not any(c.isspace() for c in name) for name in result):
+        raise ConfigurationError(f"{what} must be non-empty scope names without whitespace")
+    if "openid" not in result:
+        raise ConfigurationError(f"{what} must include 'openid' (without it Cognito returns no ID token)")
+    return result
+
+
+def _option(value: object, what: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{what} must be a string")
+    return value
+
+
+def _env_text(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} in the environment must be a string")
+    return value.strip() or None
+
+
+def _env_settings(environ: Mapping[str, str], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The constructor keywords set in ``environ`` and not in ``overrides``, checked so that an error names the
+    variable. Raises :class:`ConfigurationError` for a required variable that is missing or one that is invalid."""
+    settings: dict[str, Any] = {}
+    for keyword, name in _ENV_NAMES.items():
+        if keyword not in overrides:
+            value = _env_text(environ, name)
+            if value is not None:
+                settings[keyword] = value
+    required = ["domain", "client_id", "redirect_uri"]
+    if "verifier" not in overrides:
+        required.append("user_pool_id")
+    for keyword in required:
+        if keyword not in settings and keyword not in overrides:
+            raise ConfigurationError(f"{_ENV_NAMES[keyword]} is not set in the environment")
+    # Check what came from the environment here, so that the error names the variable, not the keyword.
+    if "issuer" in settings:
+        check_key_url(settings["issuer"], "COGNITO_ISSUER")
+    pool_id = overrides.get("user_pool_id", settings.get("user_pool_id"))
+    if "user_pool_id" in settings:
+        try:
+            pool_issuers(settings["user_pool_id"], overrides.get("issuer", settings.get("issuer")))
+        except ConfigurationError as error:
+            raise ConfigurationError(f"COGNITO_USER_POOL_ID: {error.message}") from None
+    if "domain" in settings:
+        _base_url(settings["domain"], pool_id, "COGNITO_DOMAIN")
+    if "client_id" in settings and any(c.isspace() or c == "," for c in settings["client_id"]):
+        raise ConfigurationError("COGNITO_CLIENT_ID must be one app client id for the hosted UI")
+    for keyword in ("redirect_uri", "logout_uri"):
+        if keyword in settings:
+            _redirect_url(settings[keyword], _ENV_NAMES[keyword])
+    if "scopes" in settings:
+        settings["scopes"] = _scopes(settings["scopes"], "COGNITO_SCOPES")
+    return settings
