@@ -310,9 +310,11 @@ class WebSignIn:
 
     def _remember(self, key: str, tokens: TokenSet, claims: Claims | None) -> None:
         now = self._clock()
-        for stale in [name for name, entry in self._refreshed.items() if entry[0] <= now]:
-            del self._refreshed[stale]
-        self._refreshed[key] = (now + _REFRESH_REUSE_SECONDS, tokens, claims)
+        # Flask threads refreshing different sessions get here at once: the shared dict is changed under a lock.
+        with self._locks_guard:
+            for stale in [name for name, entry in self._refreshed.items() if entry[0] <= now]:
+                del self._refreshed[stale]
+            self._refreshed[key] = (now + _REFRESH_REUSE_SECONDS, tokens, claims)
 
     @staticmethod
     def _key(refresh_token: str) -> str:

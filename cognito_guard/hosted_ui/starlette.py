@@ -99,11 +99,14 @@ class SignInMiddleware:
         self.web = sign_in.web
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         session = _RequestSession(self.web, HTTPConnection(scope))
         scope.setdefault("state", {})[_STATE_KEY] = session
+        if scope["type"] == "websocket":  # get_user works on the handshake's cookies; no cookie can be set there
+            await self.app(scope, receive, send)
+            return
         started = False
 
         async def send_with_cookies(message: Message) -> None:
