@@ -389,6 +389,7 @@ def test_a_refresh_while_the_hosted_ui_is_down_answers_503_and_keeps_the_session
         sign_in.client.refresh_sync = unreachable  # type: ignore[method-assign]
         down = tab.get("/profile")
         sign_in.client.refresh_sync = original  # type: ignore[method-assign]
+        clock.advance(10)  # a failed refresh answers the requests right behind it for 5 s
         back = tab.get("/profile")
     finally:
         tab.close()

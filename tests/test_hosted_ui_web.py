@@ -18,7 +18,7 @@ from servers import free_port
 
 from cognito_guard import CognitoVerifier
 from cognito_guard.errors import HostedUIUnavailableError
-from cognito_guard.hosted_ui import HostedUIClient, MemorySessionStore
+from cognito_guard.hosted_ui import CookieSettings, HostedUIClient, MemorySessionStore
 from cognito_guard.hosted_ui.fastapi import FastAPISignIn, SignedInUser
 from cognito_guard.testing import SigningKeyPair
 
@@ -337,6 +337,7 @@ async def test_a_refresh_while_the_hosted_ui_is_down_answers_503_and_keeps_the_s
         sign_in.client.refresh = unreachable  # type: ignore[method-assign]
         down = await tab.app.get("/profile")
         sign_in.client.refresh = original  # type: ignore[method-assign]
+        clock.advance(10)  # a failed refresh answers the requests right behind it for 5 s
         back = await tab.app.get("/profile")
     finally:
         await tab.aclose()
@@ -381,3 +382,110 @@ async def test_keys_that_cannot_be_fetched_answer_503_not_500(dev: Dev, clock: C
 
     assert response.status_code == 503
     assert response.json()["code"] == "keys_unavailable"
+
+
+@pytest.mark.parametrize("next_path", ["/" + " " * 2000, "/" + "あ" * 600, "/" + "x" * 5000])
+async def test_a_huge_or_non_ascii_next_still_starts_the_sign_in(browser: Browser, next_path: str) -> None:
+    response = await browser.app.get("/auth/login", params={"next": next_path})
+
+    assert response.status_code == 302
+    assert response.headers["location"].startswith(f"{browser.cognito.base_url}/oauth2/authorize?")
+
+
+async def test_cookies_are_secure_when_the_redirect_uri_is_https_whatever_the_request_says(
+    dev: Dev, clock: Clock
+) -> None:
+    client = HostedUIClient(
+        domain=dev.base_url,
+        user_pool_id="us-east-1_LocalDev",
+        issuer=dev.issuer,
+        client_id="local-client",
+        redirect_uri="https://app.example.com/auth/callback",
+        clock=clock,
+    )
+    sign_in = FastAPISignIn(client, secret_key="test-secret-key-0123456789abcdef", clock=clock)
+    app = FastAPI(middleware=[sign_in.middleware])
+    app.include_router(sign_in.router)
+    # Behind a proxy that sends `Host: 127.0.0.1:8000` upstream, the app sees plain http on a loopback host.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as http:
+        response = await http.get("/auth/login")
+    client.close()
+
+    assert response.headers.get_list("set-cookie")
+    assert all("; Secure" in cookie for cookie in response.headers.get_list("set-cookie"))
+
+
+class CountingStore(MemorySessionStore):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock=clock)
+        self.writes = 0
+
+    def set(self, key: str, data: Any, *, ttl: float) -> None:
+        self.writes += 1
+        super().set(key, data, ttl=ttl)
+
+
+async def test_anonymous_sign_in_starts_never_write_to_the_session_store(dev: Dev, clock: Clock) -> None:
+    store = CountingStore(clock)
+    app, _ = build_app(dev, clock, store=store)
+    tab = Browser(app, dev)
+    try:
+        for _ in range(20):
+            await tab.start()
+    finally:
+        await tab.aclose()
+
+    assert store.writes == 0  # so they cannot push signed-in users' sessions out of a bounded store
+
+
+async def test_free_text_in_an_error_redirect_is_not_shown(browser: Browser) -> None:
+    response = await browser.app.get("/auth/callback", params={"error": "Your account is locked. Call +1-555-0100"})
+
+    assert response.status_code == 400
+    assert "555" not in response.text
+    assert "unrecognised error" in response.text
+
+
+async def test_concurrent_requests_share_one_failed_refresh(dev: Dev, clock: Clock) -> None:
+    app, sign_in = build_app(dev, clock)
+    tab = Browser(app, dev)
+    calls = 0
+
+    async def unreachable(refresh_token: str) -> Any:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0)  # yield, so the other requests queue behind this refresh
+        raise HostedUIUnavailableError("the token endpoint did not answer")
+
+    try:
+        await tab.sign_in()
+        clock.advance(3600)
+        sign_in.client.refresh = unreachable  # type: ignore[method-assign]
+        answers = await asyncio.gather(*(tab.app.get("/profile") for _ in range(8)))
+    finally:
+        await tab.aclose()
+
+    assert [answer.status_code for answer in answers] == [503] * 8
+    assert calls == 1
+
+
+async def test_a_response_carrying_a_refreshed_session_is_not_cacheable(browser: Browser, clock: Clock) -> None:
+    await browser.sign_in()
+    clock.advance(3600)
+
+    response = await browser.app.get("/profile")
+
+    assert session_cookies(response)
+    assert response.headers["cache-control"] == "private, no-store"
+
+
+async def test_a_session_too_large_for_cookies_gets_an_error_page_not_an_exception(dev: Dev, clock: Clock) -> None:
+    app, _ = build_app(dev, clock, cookie=CookieSettings(chunk_size=200))  # 10 chunks of 200: far too small
+    tab = Browser(app, dev)
+    try:
+        response = await tab.sign_in()
+    finally:
+        await tab.aclose()
+
+    assert response.status_code == 500
+    assert "SessionStore" in response.text

@@ -466,13 +466,15 @@ class HostedUIClient:
         if self._async_http_client is not None:
             return self._async_http_client
         loop = asyncio.get_running_loop()
-        client = self._own_async_clients.get(loop)
-        if client is None:
-            for old_loop in [known for known in self._own_async_clients if known.is_closed()]:
-                del self._own_async_clients[old_loop]
-            client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
-            self._own_async_clients[loop] = client
-        return client
+        with self._lock:  # threads with event loops of their own may get here at once
+            client = self._own_async_clients.get(loop)
+            if client is None:
+                # A closed loop's client cannot be closed any more (that needs its loop); let it go.
+                for old_loop in [known for known in self._own_async_clients if known.is_closed()]:
+                    del self._own_async_clients[old_loop]
+                client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+                self._own_async_clients[loop] = client
+            return client
 
     def _post_sync(self, url: str, form: dict[str, str], what: str) -> dict[str, Any] | None:
         """POST ``form``; the answer's JSON object (``None`` for a 200 that is not one). Bounded in size and time."""

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import html
 import json
+import logging
+import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ..claims import Claims
 from ..errors import (
@@ -34,15 +37,21 @@ from ..errors import (
 )
 from ..guards import Requirement
 from ._client import HostedUIClient, PendingSignIn, TokenSet
-from ._session import PendingSignIns, Sessions
+from ._session import CookieSettings, PendingSignIns, Sealer, Sessions, SessionStore
 
-__all__ = ["SignedInUser", "WebRequest", "WebResponse", "WebSignIn", "safe_next_path"]
+__all__ = ["SignedInUser", "WebRequest", "WebResponse", "WebSignIn", "options_from_env", "safe_next_path"]
+
+logger = logging.getLogger("cognito_guard.hosted_ui")
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # A refreshed token set is reused by requests that still carry the old cookie for this long, so a burst of requests
 # after expiry costs one refresh, not one each (Cognito rate-limits the token endpoint).
 _REFRESH_REUSE_SECONDS = 30.0
+# A failed refresh (Cognito down, token revoked) answers the requests queued behind it too, instead of each retrying.
+_FAILURE_REUSE_SECONDS = 5.0
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+_MAX_NEXT = 2048
+_OAUTH_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _URL_SYNTAX = "/?#[]@!$&'()*+,;=:%-._~"  # RFC 3986 reserved and unreserved characters, and existing %-escapes
 
 
@@ -54,10 +63,10 @@ def safe_next_path(value: str | None, default: str = "/") -> str:
     """
     if not value or not value.startswith("/") or value.startswith("//") or _CONTROL.search(value):
         return default
-    if len(value) > 2048:
-        return default
-    # Percent-encode what is not URL syntax (spaces, non-ASCII): a Location header must be ASCII.
-    return quote(value, safe=_URL_SYNTAX)
+    # Percent-encode what is not URL syntax (spaces, non-ASCII): a Location header must be ASCII. The length limit
+    # applies to the encoded form (up to 9 times longer), which travels in the pending sign-in's cookie.
+    encoded = quote(value, safe=_URL_SYNTAX)
+    return encoded if len(encoded) <= _MAX_NEXT else default
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,32 @@ class _Check:
     unavailable: HostedUIUnavailableError | KeysUnavailableError | None = None
 
 
+def options_from_env(
+    environ: Mapping[str, str] | None, options: dict[str, Any]
+) -> tuple[HostedUIClient, dict[str, Any]]:
+    """The client from the ``COGNITO_*`` variables, and ``options`` with ``secret_key`` from ``APP_SECRET_KEY``
+    (several secrets separated by commas, newest first) unless given. Errors name the variable."""
+    env = os.environ if environ is None else environ
+    if "secret_key" not in options:
+        secrets = [part.strip() for part in env.get("APP_SECRET_KEY", "").split(",") if part.strip()]
+        if not secrets:
+            raise ConfigurationError(
+                "APP_SECRET_KEY is not set: e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        try:
+            Sealer(secrets)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"APP_SECRET_KEY: {error.message}") from None
+        options = {**options, "secret_key": secrets}
+    return HostedUIClient.from_env(env), options
+
+
+def _shown(oauth_error: str) -> str:
+    """An OAuth error code fit to show: whoever sent the browser to the callback wrote it, so only a short code of
+    RFC 6749's ``error`` shape (``access_denied``, ``invalid_request``) is echoed, never free text."""
+    return oauth_error if _OAUTH_ERROR_CODE.fullmatch(oauth_error) else "unrecognised error"
+
+
 def _page(title: str, message: str, link: tuple[str, str] | None = None) -> str:
     anchor = f'<p><a href="{html.escape(link[0])}">{html.escape(link[1])}</a></p>' if link else ""
     return (
@@ -163,10 +198,46 @@ class WebSignIn:
         self.after_logout = after_logout
         self.revoke_on_logout = revoke_on_logout
         self._clock = clock
-        self._async_locks: dict[tuple[int, str], asyncio.Lock] = {}
-        self._sync_locks: dict[str, threading.Lock] = {}
+        self._async_locks: dict[Any, list[Any]] = {}
+        self._sync_locks: dict[Any, list[Any]] = {}
         self._locks_guard = threading.Lock()
-        self._refreshed: dict[str, tuple[float, TokenSet, Claims | None]] = {}
+        self._refreshed: dict[str, tuple[float, tuple[TokenSet, Claims | None] | CognitoGuardError]] = {}
+
+    @classmethod
+    def build(
+        cls,
+        client: HostedUIClient,
+        *,
+        secret_key: str | bytes | Sequence[str | bytes],
+        prefix: str = "/auth",
+        store: SessionStore | None = None,
+        cookie: CookieSettings | None = None,
+        after_logout: str = "/",
+        revoke_on_logout: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> WebSignIn:
+        """What every adapter builds: sessions sealed with ``secret_key`` (newest first), routes under ``prefix``.
+
+        Cookies are ``Secure`` when the client's redirect URI is https (not per request: behind a proxy the app may
+        see plain http). Pending sign-ins always live in their own cookies, never in ``store``: anonymous visitors
+        must not be able to fill a store and push signed-in users' sessions out of it.
+        Raises :class:`ConfigurationError` on a bad prefix, secret or cookie setting.
+        """
+        if not prefix.startswith("/") or prefix.endswith("/") or safe_next_path(prefix, "") != prefix:
+            raise ConfigurationError(f"prefix must be a path such as '/auth' (no trailing '/'): {prefix!r}")
+        settings = cookie or CookieSettings()
+        if settings.secure is None:
+            settings = dataclasses.replace(settings, secure=urlsplit(client.redirect_uri).scheme == "https")
+        sealer = Sealer(secret_key, clock=clock)
+        return cls(
+            client,
+            sessions=Sessions(sealer, cookie=settings, store=store, clock=clock),
+            pending=PendingSignIns(sealer, path=prefix, secure=settings.secure, clock=clock),
+            login_path=f"{prefix}/login",
+            after_logout=after_logout,
+            revoke_on_logout=revoke_on_logout,
+            clock=clock,
+        )
 
     # --- /login ---------------------------------------------------------------------------------------------------
 
@@ -174,12 +245,21 @@ class WebSignIn:
         """Start a sign-in: remember a pending sign-in (by ``state``) and redirect to the hosted UI."""
         next_path = safe_next_path(request.query.get("next"))
         authorization = self.client.authorization_request(next_path=next_path)
-        cookies = self.pending.start(
-            authorization.pending.state,
-            authorization.pending.to_dict(),
-            request_cookies=request.cookies,
-            request_url=request.url,
-        )
+        try:
+            cookies = self.pending.start(
+                authorization.pending.state,
+                authorization.pending.to_dict(),
+                request_cookies=request.cookies,
+                request_url=request.url,
+            )
+        except ValueError:  # too large for its cookie: give up on `next` rather than on the sign-in
+            authorization = self.client.authorization_request()
+            cookies = self.pending.start(
+                authorization.pending.state,
+                authorization.pending.to_dict(),
+                request_cookies=request.cookies,
+                request_url=request.url,
+            )
         return WebResponse(302, location=authorization.url, set_cookies=cookies)
 
     # --- /callback ------------------------------------------------------------------------------------------------
@@ -208,11 +288,11 @@ class WebSignIn:
     @staticmethod
     def _oauth_error(request: WebRequest) -> OAuthError:
         error = request.query.get("error", "")
-        return OAuthError(f"the hosted UI refused the sign-in: {error}", error=error)
+        return OAuthError(f"the hosted UI refused the sign-in: {_shown(error)}", error=error)
 
     def _callback_error(self, error: CognitoGuardError, cookies: list[str]) -> WebResponse:
         status = 503 if isinstance(error, (HostedUIUnavailableError, KeysUnavailableError)) else 400
-        detail = f"{error.code}: {error.error}" if isinstance(error, OAuthError) else error.code
+        detail = f"{error.code}: {_shown(error.error)}" if isinstance(error, OAuthError) else error.code
         body = _page(
             "Sign-in failed", f"The sign-in could not be completed ({detail}).", (self.login_path, "Try again")
         )
@@ -221,12 +301,17 @@ class WebSignIn:
     def _signed_in(
         self, request: WebRequest, tokens: TokenSet, pending: PendingSignIn, cookies: list[str]
     ) -> WebResponse:
-        cookies = cookies + self.sessions.save(
-            {"tokens": tokens.to_dict(), "signed_in_at": self._clock()},
-            request_cookies=request.cookies,
-            request_url=request.url,
-            renew=True,  # a new session id at sign-in: a planted one must not become the victim's (fixation)
-        )
+        try:
+            cookies = cookies + self.sessions.save(
+                {"tokens": tokens.to_dict(), "signed_in_at": self._clock()},
+                request_cookies=request.cookies,
+                request_url=request.url,
+                renew=True,  # a new session id at sign-in: a planted one must not become the victim's (fixation)
+            )
+        except ValueError:
+            logger.error("a signed-in session is too large for cookies: give the sign-in a SessionStore")
+            body = _page("Sign-in failed", "The session is too large for this app's cookies (use a SessionStore).")
+            return WebResponse(500, body=body, set_cookies=cookies)
         return WebResponse(302, location=safe_next_path(pending.next_path), set_cookies=cookies)
 
     async def callback_async(self, request: WebRequest) -> WebResponse:
@@ -297,24 +382,54 @@ class WebSignIn:
 
     def _save(self, request: WebRequest, tokens: TokenSet) -> list[str]:
         data = self.sessions.load(request.cookies) or {}
-        return self.sessions.save(
-            {**data, "tokens": tokens.to_dict()}, request_cookies=request.cookies, request_url=request.url
-        )
+        try:
+            return self.sessions.save(
+                {**data, "tokens": tokens.to_dict()}, request_cookies=request.cookies, request_url=request.url
+            )
+        except ValueError:  # this request still gets the user; the next one refreshes again
+            logger.error("a refreshed session is too large for cookies: give the sign-in a SessionStore")
+            return []
 
-    def _reuse(self, key: str) -> tuple[TokenSet, Claims | None] | None:
-        found = self._refreshed.get(key)
-        now = self._clock()
-        if found is None or found[0] <= now:
+    def _enter(self, table: dict[Any, list[Any]], key: Any, new_lock: Callable[[], Any]) -> list[Any]:
+        """The per-session lock ``[lock, users]`` for ``key``, counted as used until :meth:`_leave`."""
+        with self._locks_guard:
+            entry = table.get(key)
+            if entry is None:
+                entry = table[key] = [new_lock(), 0]
+            entry[1] += 1
+            return entry
+
+    def _leave(self, table: dict[Any, list[Any]], key: Any, entry: list[Any]) -> None:
+        # Dropped only when nobody holds or waits for it: a newcomer must find the same lock as the waiters.
+        with self._locks_guard:
+            entry[1] -= 1
+            if entry[1] == 0 and table.get(key) is entry:
+                del table[key]
+
+    def _recall(self, key: str) -> tuple[TokenSet, Claims | None] | None:
+        """The outcome of a refresh of this session that just happened: its tokens, or its error raised again."""
+        with self._locks_guard:
+            found = self._refreshed.get(key)
+        if found is None or found[0] <= self._clock():
             return None
-        return found[1], found[2]
+        if isinstance(found[1], CognitoGuardError):
+            raise found[1]
+        return found[1]
 
-    def _remember(self, key: str, tokens: TokenSet, claims: Claims | None) -> None:
+    def _remember(
+        self, key: str, outcome: tuple[TokenSet, Claims | None] | CognitoGuardError
+    ) -> tuple[TokenSet, Claims | None]:
+        """Keep a refresh's outcome for the requests queued behind it (failures briefly); return it or raise it."""
         now = self._clock()
+        failed = isinstance(outcome, CognitoGuardError)
         # Flask threads refreshing different sessions get here at once: the shared dict is changed under a lock.
         with self._locks_guard:
             for stale in [name for name, entry in self._refreshed.items() if entry[0] <= now]:
                 del self._refreshed[stale]
-            self._refreshed[key] = (now + _REFRESH_REUSE_SECONDS, tokens, claims)
+            self._refreshed[key] = (now + (_FAILURE_REUSE_SECONDS if failed else _REFRESH_REUSE_SECONDS), outcome)
+        if isinstance(outcome, CognitoGuardError):
+            raise outcome
+        return outcome
 
     @staticmethod
     def _key(refresh_token: str) -> str:
@@ -343,23 +458,25 @@ class WebSignIn:
             return self._signed_out(request)
         key = self._key(tokens.refresh_token)
         loop_key = (id(asyncio.get_running_loop()), key)
-        with self._locks_guard:
-            lock = self._async_locks.setdefault(loop_key, asyncio.Lock())
+        entry = self._enter(self._async_locks, loop_key, asyncio.Lock)
         try:
-            async with lock:
-                refreshed = self._reuse(key)
+            async with entry[0]:
+                refreshed = self._recall(key)
                 if refreshed is None:
-                    refreshed = await self.client.refresh(tokens.refresh_token)
-                    self._remember(key, *refreshed)
+                    refreshed = self._remember(key, await self._refresh_async(tokens.refresh_token))
         except (HostedUIUnavailableError, KeysUnavailableError) as error:
             return _Check(None, unavailable=error)
         except (SignInError, TokenError):
             return self._signed_out(request)
         finally:
-            if not lock.locked():
-                with self._locks_guard:
-                    self._async_locks.pop(loop_key, None)
+            self._leave(self._async_locks, loop_key, entry)
         return self._after_refresh(request, *refreshed)
+
+    async def _refresh_async(self, refresh_token: str) -> tuple[TokenSet, Claims | None] | CognitoGuardError:
+        try:
+            return await self.client.refresh(refresh_token)
+        except (SignInError, TokenError, HostedUIUnavailableError, KeysUnavailableError) as error:
+            return error
 
     def check_sync(self, request: WebRequest) -> _Check:
         """:meth:`check_async` for sync frameworks (a thread lock per session)."""
@@ -379,23 +496,25 @@ class WebSignIn:
         if not tokens.refresh_token:
             return self._signed_out(request)
         key = self._key(tokens.refresh_token)
-        with self._locks_guard:
-            lock = self._sync_locks.setdefault(key, threading.Lock())
+        entry = self._enter(self._sync_locks, key, threading.Lock)
         try:
-            with lock:
-                refreshed = self._reuse(key)
+            with entry[0]:
+                refreshed = self._recall(key)
                 if refreshed is None:
-                    refreshed = self.client.refresh_sync(tokens.refresh_token)
-                    self._remember(key, *refreshed)
+                    refreshed = self._remember(key, self._refresh_sync(tokens.refresh_token))
         except (HostedUIUnavailableError, KeysUnavailableError) as error:
             return _Check(None, unavailable=error)
         except (SignInError, TokenError):
             return self._signed_out(request)
         finally:
-            with self._locks_guard:
-                if not lock.locked():
-                    self._sync_locks.pop(key, None)
+            self._leave(self._sync_locks, key, entry)
         return self._after_refresh(request, *refreshed)
+
+    def _refresh_sync(self, refresh_token: str) -> tuple[TokenSet, Claims | None] | CognitoGuardError:
+        try:
+            return self.client.refresh_sync(refresh_token)
+        except (SignInError, TokenError, HostedUIUnavailableError, KeysUnavailableError) as error:
+            return error
 
     def _after_refresh(self, request: WebRequest, tokens: TokenSet, claims: Claims | None) -> _Check:
         if claims is None:  # no ID token in the answer: a session needs one

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
@@ -25,8 +24,8 @@ from flask import Blueprint, Response, after_this_request, g, request
 from ..errors import AuthorizationError, ConfigurationError
 from ..guards import Match, Predicate, require
 from ._client import HostedUIClient
-from ._session import CookieSettings, PendingSignIns, Sealer, Sessions, SessionStore
-from ._web import SignedInUser, WebRequest, WebResponse, WebSignIn, _Check
+from ._session import CookieSettings, SessionStore
+from ._web import SignedInUser, WebRequest, WebResponse, WebSignIn, _Check, options_from_env
 
 __all__ = ["FlaskSignIn", "SignedInUser"]
 
@@ -73,36 +72,26 @@ class FlaskSignIn:
         revoke_on_logout: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not prefix.startswith("/") or prefix.endswith("/"):
-            raise ConfigurationError(f"prefix must start with '/' and not end with one, e.g. '/auth': {prefix!r}")
-        sealer = Sealer(secret_key, clock=clock)
-        settings = cookie or CookieSettings()
-        self.prefix = prefix
-        self.client = client
-        self.web = WebSignIn(
+        self.web = WebSignIn.build(
             client,
-            sessions=Sessions(sealer, cookie=settings, store=store, clock=clock),
-            pending=PendingSignIns(sealer, path=prefix, secure=settings.secure, store=store, clock=clock),
-            login_path=f"{prefix}/login",
+            secret_key=secret_key,
+            prefix=prefix,
+            store=store,
+            cookie=cookie,
             after_logout=after_logout,
             revoke_on_logout=revoke_on_logout,
             clock=clock,
         )
+        self.prefix = prefix
+        self.client = client
         self._g_key = f"cognito_sign_in_{id(self)}"
 
     @classmethod
     def from_env(cls: type[_S], environ: Mapping[str, str] | None = None, **options: Any) -> _S:
         """Configured from the ``COGNITO_*`` variables and ``APP_SECRET_KEY``, as
         :meth:`StarletteSignIn.from_env <cognito_guard.hosted_ui.starlette.StarletteSignIn.from_env>`."""
-        env = os.environ if environ is None else environ
-        if "secret_key" not in options:
-            secrets = [part.strip() for part in env.get("APP_SECRET_KEY", "").split(",") if part.strip()]
-            if not secrets:
-                raise ConfigurationError(
-                    "APP_SECRET_KEY is not set: e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-                )
-            options["secret_key"] = secrets
-        return cls(HostedUIClient.from_env(env), **options)
+        client, options = options_from_env(environ, options)
+        return cls(client, **options)
 
     @property
     def blueprint(self) -> Blueprint:
@@ -127,6 +116,8 @@ class FlaskSignIn:
                 cookies = check.set_cookies
 
                 def add_cookies(response: Response) -> Response:
+                    # A refreshed session cookie must not be stored by a shared cache and served to someone else.
+                    response.headers["Cache-Control"] = "private, no-store"
                     for cookie in cookies:
                         response.headers.add("Set-Cookie", cookie)
                     return response

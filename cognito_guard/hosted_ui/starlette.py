@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -31,8 +30,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import AuthorizationError, ConfigurationError
 from ..guards import Match, Predicate, Requirement, require
 from ._client import HostedUIClient
-from ._session import CookieSettings, PendingSignIns, Sealer, Sessions, SessionStore
-from ._web import SignedInUser, WebRequest, WebResponse, WebSignIn, _Check
+from ._session import CookieSettings, SessionStore
+from ._web import SignedInUser, WebRequest, WebResponse, WebSignIn, _Check, options_from_env
 
 __all__ = ["SignInMiddleware", "SignInRefused", "StarletteSignIn"]
 
@@ -114,7 +113,9 @@ class SignInMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 if session.check is not None and session.check.set_cookies:
-                    headers = list(message.get("headers", []))
+                    # A refreshed session cookie must not be stored by a shared cache and served to someone else.
+                    headers = [(name, value) for name, value in message.get("headers", []) if name != b"cache-control"]
+                    headers.append((b"cache-control", b"private, no-store"))
                     headers += [(b"set-cookie", cookie.encode("latin-1")) for cookie in session.check.set_cookies]
                     message = {**message, "headers": headers}
             await send(message)
@@ -149,21 +150,18 @@ class StarletteSignIn:
         revoke_on_logout: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not prefix.startswith("/") or prefix.endswith("/"):
-            raise ConfigurationError(f"prefix must start with '/' and not end with one, e.g. '/auth': {prefix!r}")
-        sealer = Sealer(secret_key, clock=clock)
-        settings = cookie or CookieSettings()
-        self.prefix = prefix
-        self.client = client
-        self.web = WebSignIn(
+        self.web = WebSignIn.build(
             client,
-            sessions=Sessions(sealer, cookie=settings, store=store, clock=clock),
-            pending=PendingSignIns(sealer, path=prefix, secure=settings.secure, store=store, clock=clock),
-            login_path=f"{prefix}/login",
+            secret_key=secret_key,
+            prefix=prefix,
+            store=store,
+            cookie=cookie,
             after_logout=after_logout,
             revoke_on_logout=revoke_on_logout,
             clock=clock,
         )
+        self.prefix = prefix
+        self.client = client
 
     @classmethod
     def from_env(cls: type[_S], environ: Mapping[str, str] | None = None, **options: Any) -> _S:
@@ -171,23 +169,8 @@ class StarletteSignIn:
         ``COGNITO_CLIENT_SECRET``, ``COGNITO_REDIRECT_URI``, ``COGNITO_LOGOUT_URI``, ``COGNITO_ISSUER`` and
         ``APP_SECRET_KEY`` (several secrets separated by commas, newest first). ``options`` as the constructor's.
         Raises :class:`ConfigurationError` naming a missing or invalid variable."""
-        env = os.environ if environ is None else environ
-        if "secret_key" not in options:
-            raw = env.get("APP_SECRET_KEY", "")
-            secrets = [part.strip() for part in raw.split(",") if part.strip()]
-            if not secrets:
-                raise ConfigurationError(
-                    "APP_SECRET_KEY is not set: e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-                )
-            options["secret_key"] = secrets
-        try:
-            return cls(HostedUIClient.from_env(env), **options)
-        except ConfigurationError as error:
-            if "APP_SECRET_KEY" in error.message or "secret" not in error.message.lower():
-                raise
-            raise ConfigurationError(f"APP_SECRET_KEY: {error.message}") from None
-
-    # --- wiring ---------------------------------------------------------------------------------------------------
+        client, options = options_from_env(environ, options)
+        return cls(client, **options)
 
     @property
     def routes(self) -> list[BaseRoute]:
