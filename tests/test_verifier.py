@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import hashlib
 import hmac
 import json
@@ -1333,12 +1334,17 @@ async def test_repeated_token_is_rechecked_against_the_requirements(issuer: Loca
             await verify(verifier, token)
 
 
-async def test_result_cache_holds_at_most_cache_size_tokens(issuer: LocalIssuer, verify: VerifyFn) -> None:
+async def test_result_cache_holds_at_most_cache_size_tokens(
+    issuer: LocalIssuer, verify: VerifyFn, signature_checks: list[str]
+) -> None:
     verifier = issuer.verifier(token_use="access", cache_size=3)
     tokens = [issuer.access_token(username=f"user{index}") for index in range(6)]
-    first = {token: await verify(verifier, token) for token in tokens}
-    hits = [await verify(verifier, token) is first[token] for token in reversed(tokens)]
-    assert hits.count(True) == 3
+    for token in tokens:
+        await verify(verifier, token)
+    signature_checks.clear()
+    for token in reversed(tokens):
+        await verify(verifier, token)
+    assert len(signature_checks) == 3  # the other three came from the cache
 
 
 async def test_cache_size_zero_checks_every_signature(
@@ -1479,3 +1485,15 @@ def test_error_codes_are_unique() -> None:
 )
 def test_token_problems_are_token_errors(error: type[errors.CognitoGuardError]) -> None:
     assert issubclass(error, errors.TokenError)
+
+
+def test_result_cache_entries_leave_the_garbage_collectors_watch(issuer: LocalIssuer) -> None:
+    # A full cache must cost nothing in later collections: entries hold only strings, numbers and a dict of them.
+    verifier = issuer.verifier(token_use="access")
+    token = issuer.access_token(groups=["admin", "users"])
+    verifier.verify_sync(token)
+
+    gc.collect()
+    gc.collect()
+
+    assert not gc.is_tracked(verifier._results[token])
