@@ -7,8 +7,9 @@ The routes and ``login_required`` live in :mod:`cognito_guard.hosted_ui.fastapi`
 """
 
 from ._client import AuthorizationRequest, HostedUIClient, PendingSignIn, TokenSet
+from ._exchange import SignedInUser, WebRequest, WebResponse, safe_next_path
 from ._session import CookieSettings, MemorySessionStore, PendingSignIns, Sealer, Sessions, SessionStore
-from ._web import SignedInUser, WebRequest, WebResponse, WebSignIn, safe_next_path
+from ._web import WebSignIn
 
 __all__ = [
     "AuthorizationRequest",

@@ -11,15 +11,12 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
-import html
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -35,104 +32,27 @@ from ..errors import (
     SignInError,
     TokenError,
 )
-from ..guards import Requirement
 from ._client import HostedUIClient, PendingSignIn, TokenSet
+from ._exchange import (
+    SignedInUser,
+    WebRequest,
+    WebResponse,
+    _Check,
+    _page,
+    _shown,
+    safe_next_path,
+)
 from ._session import CookieSettings, PendingSignIns, Sealer, Sessions, SessionStore
 
-__all__ = ["SignedInUser", "WebRequest", "WebResponse", "WebSignIn", "options_from_env", "safe_next_path"]
+__all__ = ["WebSignIn", "options_from_env"]
 
 logger = logging.getLogger("cognito_guard.hosted_ui")
 
-_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # A refreshed token set is reused by requests that still carry the old cookie for this long, so a burst of requests
 # after expiry costs one refresh, not one each (Cognito rate-limits the token endpoint).
 _REFRESH_REUSE_SECONDS = 30.0
 # A failed refresh (Cognito down, token revoked) answers the requests queued behind it too, instead of each retrying.
 _FAILURE_REUSE_SECONDS = 5.0
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
-_MAX_NEXT = 2048
-_OAUTH_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_URL_SYNTAX = "/?#[]@!$&'()*+,;=:%-._~"  # RFC 3986 reserved and unreserved characters, and existing %-escapes
-
-
-def safe_next_path(value: str | None, default: str = "/") -> str:
-    """``value`` if it is a path on this site (``/profile?tab=1``), else ``default``: never an open redirect.
-
-    Refused: absolute URLs, scheme-relative ``//host``, backslashes (browsers read ``/\\host`` as ``//host``),
-    control characters, anything not starting with a single ``/``.
-    """
-    if not value or not value.startswith("/") or value.startswith("//") or _CONTROL.search(value):
-        return default
-    # Percent-encode what is not URL syntax (spaces, non-ASCII): a Location header must be ASCII. The length limit
-    # applies to the encoded form (up to 9 times longer), which travels in the pending sign-in's cookie.
-    encoded = quote(value, safe=_URL_SYNTAX)
-    return encoded if len(encoded) <= _MAX_NEXT else default
-
-
-@dataclass(frozen=True)
-class WebRequest:
-    """What the sign-in needs from a request: its full URL, path with query, query parameters, cookies and Accept."""
-
-    url: str
-    path_with_query: str
-    query: Mapping[str, str]
-    cookies: Mapping[str, str]
-    accept: str = ""
-
-    @property
-    def wants_html(self) -> bool:
-        """A browser navigation (redirect it to sign in) rather than an API call (answer 401)."""
-        return "text/html" in self.accept.lower()
-
-
-@dataclass
-class WebResponse:
-    """An answer for the adapter to send: status, optional redirect, ``Set-Cookie`` values, body."""
-
-    status: int
-    location: str | None = None
-    set_cookies: list[str] = field(default_factory=list)
-    body: str = ""
-    content_type: str = "text/html; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=lambda: dict(_NO_STORE))
-
-
-@dataclass(frozen=True)
-class SignedInUser:
-    """The signed-in user of a request: the verified ID token's claims and the session's tokens."""
-
-    claims: Claims
-    tokens: TokenSet
-
-    @property
-    def sub(self) -> str:
-        return self.claims.sub
-
-    @property
-    def username(self) -> str | None:
-        return self.claims.username
-
-    @property
-    def email(self) -> str | None:
-        return self.claims.email
-
-    @property
-    def groups(self) -> tuple[str, ...]:
-        return self.claims.groups
-
-    @property
-    def access_token(self) -> str:
-        """For calling your APIs on the user's behalf; never log it."""
-        return self.tokens.access_token
-
-
-@dataclass
-class _Check:
-    """The outcome of looking at a request's session: who (or nobody), and cookies to set (after a refresh)."""
-
-    user: SignedInUser | None
-    set_cookies: list[str] = field(default_factory=list)
-    unavailable: HostedUIUnavailableError | KeysUnavailableError | None = None
 
 
 def options_from_env(
@@ -153,20 +73,6 @@ def options_from_env(
             raise ConfigurationError(f"APP_SECRET_KEY: {error.message}") from None
         options = {**options, "secret_key": secrets}
     return HostedUIClient.from_env(env), options
-
-
-def _shown(oauth_error: str) -> str:
-    """An OAuth error code fit to show: whoever sent the browser to the callback wrote it, so only a short code of
-    RFC 6749's ``error`` shape (``access_denied``, ``invalid_request``) is echoed, never free text."""
-    return oauth_error if _OAUTH_ERROR_CODE.fullmatch(oauth_error) else "unrecognised error"
-
-
-def _page(title: str, message: str, link: tuple[str, str] | None = None) -> str:
-    anchor = f'<p><a href="{html.escape(link[0])}">{html.escape(link[1])}</a></p>' if link else ""
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>{anchor}</body></html>"
-    )
 
 
 class WebSignIn:
@@ -548,33 +454,3 @@ class WebSignIn:
         return WebResponse(
             503, body=json.dumps({"detail": error.message, "code": error.code}), content_type="application/json"
         )
-
-    async def guard_async(
-        self, request: WebRequest, requirement: Requirement
-    ) -> tuple[SignedInUser | None, WebResponse | None, list[str]]:
-        """The signed-in user meeting ``requirement``, or the refusal to send; plus cookies to set either way."""
-        check = await self.check_async(request)
-        if check.unavailable is not None:
-            return None, self.unavailable(request, check.unavailable), check.set_cookies
-        if check.user is None:
-            return None, self.unauthenticated(request), check.set_cookies
-        try:
-            await requirement.check_async(check.user.claims)
-        except AuthorizationError as error:
-            return None, self.forbidden(request, error), check.set_cookies
-        return check.user, None, check.set_cookies
-
-    def guard_sync(
-        self, request: WebRequest, requirement: Requirement
-    ) -> tuple[SignedInUser | None, WebResponse | None, list[str]]:
-        """:meth:`guard_async` for sync frameworks (async predicates are refused at configuration)."""
-        check = self.check_sync(request)
-        if check.unavailable is not None:
-            return None, self.unavailable(request, check.unavailable), check.set_cookies
-        if check.user is None:
-            return None, self.unauthenticated(request), check.set_cookies
-        try:
-            requirement.check(check.user.claims)
-        except AuthorizationError as error:
-            return None, self.forbidden(request, error), check.set_cookies
-        return check.user, None, check.set_cookies

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from fastapi import APIRouter, Request
 
 from ..guards import Match, Predicate
-from ._web import SignedInUser
+from ._exchange import SignedInUser
 from .starlette import SignInMiddleware, SignInRefused, StarletteSignIn
 
 __all__ = ["FastAPISignIn", "SignInMiddleware", "SignInRefused", "SignedInUser"]

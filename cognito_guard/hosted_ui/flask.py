@@ -24,8 +24,9 @@ from flask import Blueprint, Response, after_this_request, g, request
 from ..errors import AuthorizationError, ConfigurationError
 from ..guards import Match, Predicate, require
 from ._client import HostedUIClient
+from ._exchange import SignedInUser, WebRequest, WebResponse, _Check
 from ._session import CookieSettings, SessionStore
-from ._web import SignedInUser, WebRequest, WebResponse, WebSignIn, _Check, options_from_env
+from ._web import WebSignIn, options_from_env
 
 __all__ = ["FlaskSignIn", "SignedInUser"]
 

@@ -30,8 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..errors import AuthorizationError, ConfigurationError
 from ..guards import Match, Predicate, Requirement, require
 from ._client import HostedUIClient
+from ._exchange import SignedInUser, WebRequest, WebResponse, _Check
 from ._session import CookieSettings, SessionStore
-from ._web import SignedInUser, WebRequest, WebResponse, WebSignIn, _Check, options_from_env
+from ._web import WebSignIn, options_from_env
 
 __all__ = ["SignInMiddleware", "SignInRefused", "StarletteSignIn"]
 

@@ -1,0 +1,116 @@
+"""What the sign-in routes exchange with an adapter, as plain data: the request it saw, the answer to send, the
+signed-in user; and the small pages and checks they share (``next`` paths, OAuth error codes)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from ..claims import Claims
+from ..errors import HostedUIUnavailableError, KeysUnavailableError
+from ._flow import TokenSet
+
+__all__ = ["_NO_STORE", "SignedInUser", "WebRequest", "WebResponse", "_Check", "_page", "_shown", "safe_next_path"]
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
+_MAX_NEXT = 2048
+_OAUTH_ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_URL_SYNTAX = "/?#[]@!$&'()*+,;=:%-._~"  # RFC 3986 reserved and unreserved characters, and existing %-escapes
+
+
+def safe_next_path(value: str | None, default: str = "/") -> str:
+    """``value`` if it is a path on this site (``/profile?tab=1``), else ``default``: never an open redirect.
+
+    Refused: absolute URLs, scheme-relative ``//host``, backslashes (browsers read ``/\\host`` as ``//host``),
+    control characters, anything not starting with a single ``/``.
+    """
+    if not value or not value.startswith("/") or value.startswith("//") or _CONTROL.search(value):
+        return default
+    # Percent-encode what is not URL syntax (spaces, non-ASCII): a Location header must be ASCII. The length limit
+    # applies to the encoded form (up to 9 times longer), which travels in the pending sign-in's cookie.
+    encoded = quote(value, safe=_URL_SYNTAX)
+    return encoded if len(encoded) <= _MAX_NEXT else default
+
+
+@dataclass(frozen=True)
+class WebRequest:
+    """What the sign-in needs from a request: its full URL, path with query, query parameters, cookies and Accept."""
+
+    url: str
+    path_with_query: str
+    query: Mapping[str, str]
+    cookies: Mapping[str, str]
+    accept: str = ""
+
+    @property
+    def wants_html(self) -> bool:
+        """A browser navigation (redirect it to sign in) rather than an API call (answer 401)."""
+        return "text/html" in self.accept.lower()
+
+
+@dataclass
+class WebResponse:
+    """An answer for the adapter to send: status, optional redirect, ``Set-Cookie`` values, body."""
+
+    status: int
+    location: str | None = None
+    set_cookies: list[str] = field(default_factory=list)
+    body: str = ""
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=lambda: dict(_NO_STORE))
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """The signed-in user of a request: the verified ID token's claims and the session's tokens."""
+
+    claims: Claims
+    tokens: TokenSet
+
+    @property
+    def sub(self) -> str:
+        return self.claims.sub
+
+    @property
+    def username(self) -> str | None:
+        return self.claims.username
+
+    @property
+    def email(self) -> str | None:
+        return self.claims.email
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return self.claims.groups
+
+    @property
+    def access_token(self) -> str:
+        """For calling your APIs on the user's behalf; never log it."""
+        return self.tokens.access_token
+
+
+@dataclass
+class _Check:
+    """The outcome of looking at a request's session: who (or nobody), and cookies to set (after a refresh)."""
+
+    user: SignedInUser | None
+    set_cookies: list[str] = field(default_factory=list)
+    unavailable: HostedUIUnavailableError | KeysUnavailableError | None = None
+
+
+def _shown(oauth_error: str) -> str:
+    """An OAuth error code fit to show: whoever sent the browser to the callback wrote it, so only a short code of
+    RFC 6749's ``error`` shape (``access_denied``, ``invalid_request``) is echoed, never free text."""
+    return oauth_error if _OAUTH_ERROR_CODE.fullmatch(oauth_error) else "unrecognised error"
+
+
+def _page(title: str, message: str, link: tuple[str, str] | None = None) -> str:
+    anchor = f'<p><a href="{html.escape(link[0])}">{html.escape(link[1])}</a></p>' if link else ""
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p>{anchor}</body></html>"
+    )
