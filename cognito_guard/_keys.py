@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import itertools
 import json
 import logging
 import os
@@ -41,9 +40,6 @@ class JWKSError(ValueError):
     """A document or key that cannot be used as a JSON Web Key Set."""
 
 
-_SERIALS = itertools.count(1)
-
-
 @dataclass(frozen=True, eq=False)
 class SigningKey:
     """One public signing key from a JWKS, parsed once and reused for every token it signed."""
@@ -52,8 +48,6 @@ class SigningKey:
     public_key: Any
     algorithms: frozenset[str]
     jwk: Mapping[str, Any] = field(repr=False)
-    # Unique per parsed key, never reused (unlike id()): the verifier's result cache remembers which key verified.
-    serial: int = field(default_factory=lambda: next(_SERIALS), repr=False)
 
     def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
         """True when ``signature`` is this key's ``alg`` signature over ``signing_input``."""

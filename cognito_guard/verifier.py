@@ -153,10 +153,7 @@ class _Pool(NamedTuple):
 
 # A result-cache entry: (claims, key set, kid, key, not_before, not_after). It stays valid while the key set still
 # maps kid to that very key object and not_before <= now < not_after. Plain tuples: this is the hot path.
-# A result-cache entry: (iss, kid, key serial, not_before, not_after), the frozen payload kept beside it. Only strings,
-# numbers and dicts of them: the garbage collector stops tracking them once it has seen them, so a full cache costs no
-# time in later full collections (entries holding Claims, key sets or keys were walked by every one of them).
-_Verified = tuple[str, str, int, float, float]
+_Verified = tuple[Claims, KeySet, str, SigningKey, float, float]
 # A parsed, not yet trusted token: (header, payload, signing input, signature segment, pool).
 _Parsed = tuple[_token.Header, dict[str, Any], bytes, bytes, _Pool]
 
@@ -289,7 +286,6 @@ class CognitoVerifier:
         self._clock = clock
         self._cache_size = cache_size
         self._results: dict[str, _Verified] = {}
-        self._payloads: dict[str, dict[str, Any]] = {}  # same keys as _results
         self._headers: dict[bytes, _token.Header] = {}
         self._pools: dict[str, _Pool] = {}
         for config in pools:
@@ -400,17 +396,13 @@ class CognitoVerifier:
     # -- the checks (hot path: plain tuples and local names, measured by benchmarks/verify.py) -----------------------
     def _cached(self, token: object, entry: _Verified, now: float) -> Claims | None:
         """The claims of this earlier verification of ``token``, if they are still valid now."""
-        issuer, kid, serial, not_before, not_after = entry
-        if not_before <= now < not_after:
-            key = self._pools[issuer].key_set.lookup(kid, now)
-            if key is not None and key.serial == serial:
-                claims = Claims.from_frozen(self._payloads[token])  # type: ignore[index]
-                if self._requirement is not None:
-                    self._requirement.check(claims)
-                return claims
+        claims, key_set, kid, key, not_before, not_after = entry
+        if not_before <= now < not_after and key_set.lookup(kid, now) is key:
+            if self._requirement is not None:
+                self._requirement.check(claims)
+            return claims
         # Expired, or its key left the set (or the set is due for a refresh): verify from scratch.
         self._results.pop(token, None)  # type: ignore[call-overload]
-        self._payloads.pop(token, None)  # type: ignore[call-overload]
         return None
 
     def _parse(self, token: object) -> _Parsed:
@@ -442,8 +434,7 @@ class CognitoVerifier:
         if self._cache_size:
             if len(self._results) >= self._cache_size:
                 self._evict()
-            self._results[token] = (payload["iss"], header.kid, key.serial, not_before, not_after)
-            self._payloads[token] = payload
+            self._results[token] = (claims, pool.key_set, header.kid, key, not_before, not_after)
         if self._requirement is not None:
             self._requirement.check(claims)
         return claims
@@ -455,13 +446,11 @@ class CognitoVerifier:
         """
         results = self._results
         now = self._clock()
-        stale = [token for token, entry in list(results.items()) if entry[4] <= now]
+        stale = [token for token, entry in list(results.items()) if entry[5] <= now]
         if len(results) - len(stale) >= self._cache_size // 2:
             stale = list(itertools.islice(results, max(1, len(results) // 2)))
-        payloads = self._payloads
         for token in stale:
             results.pop(token, None)
-            payloads.pop(token, None)
 
     def _check_claims(self, payload: dict[str, Any], pool: _Pool, now: float) -> tuple[float, float]:
         """Check the verified payload; return the window ``(not_before, not_after)`` in which it stays valid.

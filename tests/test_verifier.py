@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import gc
 import hashlib
 import hmac
 import json
@@ -1485,15 +1484,3 @@ def test_error_codes_are_unique() -> None:
 )
 def test_token_problems_are_token_errors(error: type[errors.CognitoGuardError]) -> None:
     assert issubclass(error, errors.TokenError)
-
-
-def test_result_cache_entries_leave_the_garbage_collectors_watch(issuer: LocalIssuer) -> None:
-    # A full cache must cost nothing in later collections: entries hold only strings, numbers and a dict of them.
-    verifier = issuer.verifier(token_use="access")
-    token = issuer.access_token(groups=["admin", "users"])
-    verifier.verify_sync(token)
-
-    gc.collect()
-    gc.collect()
-
-    assert not gc.is_tracked(verifier._results[token])
