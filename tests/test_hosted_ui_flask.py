@@ -17,15 +17,15 @@ from conftest import Clock
 from devserver_support import PASSWORD, Dev, form_fields, running
 from flask import Flask
 from flask.testing import FlaskClient
+from signin_support import APP, hosted_ui_client
 from werkzeug.test import TestResponse
 
 from cognito_guard import Claims, ConfigurationError
 from cognito_guard.errors import HostedUIUnavailableError
-from cognito_guard.hosted_ui import HostedUIClient, MemorySessionStore
+from cognito_guard.hosted_ui import MemorySessionStore
 from cognito_guard.hosted_ui.flask import FlaskSignIn
 from cognito_guard.testing import SigningKeyPair
 
-APP = "http://localhost:8000"  # the callback registered for local-client in the stand-in's default pool
 HTML = "text/html,application/xhtml+xml"
 JSON = "application/json"
 SESSION_COOKIES = ("cognito_session", *(f"cognito_session.{index}" for index in range(1, 10)))
@@ -38,16 +38,9 @@ def dev(clock: Clock, session_keys: tuple[SigningKeyPair, SigningKeyPair]) -> It
 
 
 def build_app(dev: Dev, clock: Clock, **options: Any) -> tuple[Flask, FlaskSignIn]:
-    client = HostedUIClient(
-        domain=dev.base_url,
-        user_pool_id="us-east-1_LocalDev",
-        issuer=dev.issuer,
-        client_id="local-client",
-        redirect_uri=f"{APP}/auth/callback",
-        logout_uri=f"{APP}/",
-        clock=clock,
+    sign_in = FlaskSignIn(
+        hosted_ui_client(dev, clock), secret_key="test-secret-key-0123456789abcdef", clock=clock, **options
     )
-    sign_in = FlaskSignIn(client, secret_key="test-secret-key-0123456789abcdef", clock=clock, **options)
     app = Flask(__name__)
     app.register_blueprint(sign_in.blueprint, url_prefix=sign_in.prefix)
 

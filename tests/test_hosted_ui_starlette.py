@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from conftest import Clock
-from devserver_support import PASSWORD, Dev, form_fields, running
+from devserver_support import Dev, running
+from signin_support import APP, Browser, hosted_ui_client
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -22,12 +23,10 @@ from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from cognito_guard import ConfigurationError
-from cognito_guard.hosted_ui import HostedUIClient, MemorySessionStore, SignedInUser
+from cognito_guard.hosted_ui import MemorySessionStore, SignedInUser
 from cognito_guard.hosted_ui.starlette import StarletteSignIn
 from cognito_guard.testing import SigningKeyPair
 
-APP = "http://localhost:8000"  # the callback registered for local-client in the stand-in's default pool
-HTML = {"Accept": "text/html,application/xhtml+xml"}
 JSON = {"Accept": "application/json"}
 
 
@@ -35,18 +34,6 @@ JSON = {"Accept": "application/json"}
 def dev(clock: Clock, session_keys: tuple[SigningKeyPair, SigningKeyPair]) -> Iterator[Dev]:
     with running(clock, session_keys) as stand_in:
         yield stand_in
-
-
-def hosted_ui_client(dev: Dev, clock: Clock) -> HostedUIClient:
-    return HostedUIClient(
-        domain=dev.base_url,
-        user_pool_id="us-east-1_LocalDev",
-        issuer=dev.issuer,
-        client_id="local-client",
-        redirect_uri=f"{APP}/auth/callback",
-        logout_uri=f"{APP}/",
-        clock=clock,
-    )
 
 
 def profile_of(user: SignedInUser) -> dict[str, Any]:
@@ -85,42 +72,6 @@ def build_app(dev: Dev, clock: Clock, **options: Any) -> tuple[Starlette, Starle
         middleware=[sign_in.middleware],
     )
     return app, sign_in
-
-
-class Browser:
-    """One browser: a cookie jar for the app (in process) and one for the stand-in (over HTTP)."""
-
-    def __init__(self, app: Starlette, dev: Dev) -> None:
-        self.app = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=APP, headers=HTML)
-        self.cognito = httpx.AsyncClient(base_url=dev.base_url, headers=HTML)
-
-    async def start(self, path: str = "/auth/login") -> str:
-        """GET a login URL of the app; returns the hosted-UI URL it redirects to."""
-        response = await self.app.get(path)
-        assert response.status_code == 302, response.text
-        location = response.headers["location"]
-        assert location.startswith(str(self.cognito.base_url))
-        return location
-
-    async def sign_in_at_cognito(self, authorize_url: str, username: str = "alice") -> str:
-        """The hosted-UI part: the form (unless the stand-in's session skips it); returns the app callback URL."""
-        page = await self.cognito.get(authorize_url)
-        if page.status_code == 200:
-            form = {**form_fields(page.text), "username": username, "password": PASSWORD}
-            page = await self.cognito.post("/login", data=form)
-        assert page.status_code == 302, page.text
-        callback: str = page.headers["location"]
-        assert callback.startswith(f"{APP}/auth/callback")
-        return callback
-
-    async def sign_in(self, username: str = "alice", path: str = "/auth/login") -> httpx.Response:
-        """The whole flow; returns the app's answer to the callback."""
-        callback = await self.sign_in_at_cognito(await self.start(path), username)
-        return await self.app.get(callback)
-
-    async def aclose(self) -> None:
-        await self.app.aclose()
-        await self.cognito.aclose()
 
 
 def record_calls(target: object, method: str) -> list[tuple[Any, ...]]:

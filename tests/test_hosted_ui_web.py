@@ -12,18 +12,16 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from conftest import Clock
-from devserver_support import PASSWORD, Dev, form_fields, running
+from devserver_support import Dev, running
 from fastapi import Depends, FastAPI
 from servers import free_port
+from signin_support import APP, Browser, hosted_ui_client
 
 from cognito_guard import CognitoVerifier
 from cognito_guard.errors import HostedUIUnavailableError
 from cognito_guard.hosted_ui import CookieSettings, HostedUIClient, MemorySessionStore
 from cognito_guard.hosted_ui.fastapi import FastAPISignIn, SignedInUser
 from cognito_guard.testing import SigningKeyPair
-
-APP = "http://localhost:8000"  # the callback registered for local-client in the stand-in's default pool
-HTML = {"Accept": "text/html,application/xhtml+xml"}
 
 
 @pytest.fixture
@@ -33,16 +31,9 @@ def dev(clock: Clock, session_keys: tuple[SigningKeyPair, SigningKeyPair]) -> It
 
 
 def build_app(dev: Dev, clock: Clock, **options: Any) -> tuple[FastAPI, FastAPISignIn]:
-    client = HostedUIClient(
-        domain=dev.base_url,
-        user_pool_id="us-east-1_LocalDev",
-        issuer=dev.issuer,
-        client_id="local-client",
-        redirect_uri=f"{APP}/auth/callback",
-        logout_uri=f"{APP}/",
-        clock=clock,
+    sign_in = FastAPISignIn(
+        hosted_ui_client(dev, clock), secret_key="test-secret-key-0123456789abcdef", clock=clock, **options
     )
-    sign_in = FastAPISignIn(client, secret_key="test-secret-key-0123456789abcdef", clock=clock, **options)
     app = FastAPI(middleware=[sign_in.middleware], lifespan=sign_in.lifespan)
     app.include_router(sign_in.router)
 
@@ -59,42 +50,6 @@ def build_app(dev: Dev, clock: Clock, **options: Any) -> tuple[FastAPI, FastAPIS
         return "admin"
 
     return app, sign_in
-
-
-class Browser:
-    """One browser: a cookie jar for the app (in process) and one for the stand-in (over HTTP)."""
-
-    def __init__(self, app: FastAPI, dev: Dev) -> None:
-        self.app = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=APP, headers=HTML)
-        self.cognito = httpx.AsyncClient(base_url=dev.base_url, headers=HTML)
-
-    async def start(self, path: str = "/auth/login") -> str:
-        """GET a login URL of the app; returns the hosted-UI URL it redirects to."""
-        response = await self.app.get(path)
-        assert response.status_code == 302, response.text
-        location = response.headers["location"]
-        assert location.startswith(str(self.cognito.base_url))
-        return location
-
-    async def sign_in_at_cognito(self, authorize_url: str, username: str = "alice") -> str:
-        """The hosted-UI part: the form (unless the stand-in's session skips it); returns the app callback URL."""
-        page = await self.cognito.get(authorize_url)
-        if page.status_code == 200:
-            form = {**form_fields(page.text), "username": username, "password": PASSWORD}
-            page = await self.cognito.post("/login", data=form)
-        assert page.status_code == 302, page.text
-        callback: str = page.headers["location"]
-        assert callback.startswith(f"{APP}/auth/callback")
-        return callback
-
-    async def sign_in(self, username: str = "alice", path: str = "/auth/login") -> httpx.Response:
-        """The whole flow; returns the app's answer to the callback."""
-        callback = await self.sign_in_at_cognito(await self.start(path), username)
-        return await self.app.get(callback)
-
-    async def aclose(self) -> None:
-        await self.app.aclose()
-        await self.cognito.aclose()
 
 
 def session_cookies(response: httpx.Response) -> list[str]:
