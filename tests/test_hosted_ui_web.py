@@ -87,11 +87,8 @@ async def test_the_profile_shows_the_id_token_of_the_signed_in_user(browser: Bro
 async def test_the_session_cookie_is_httponly_lax_and_not_secure_on_localhost(browser: Browser) -> None:
     callback = await browser.sign_in()
 
-    session_cookies = [
-        value for value in callback.headers.get_list("set-cookie") if value.startswith("cognito_session")
-    ]
-    assert session_cookies
-    for cookie in session_cookies:
+    assert session_cookies(callback)
+    for cookie in session_cookies(callback):
         assert "HttpOnly" in cookie
         assert "SameSite=Lax" in cookie
         assert "Path=/" in cookie

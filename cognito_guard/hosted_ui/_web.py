@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,7 +43,7 @@ from ._exchange import (
 )
 from ._session import CookieSettings, PendingSignIns, Sealer, Sessions, SessionStore
 
-__all__ = ["WebSignIn", "options_from_env"]
+__all__ = ["WebSignIn"]
 
 logger = logging.getLogger("cognito_guard.hosted_ui")
 
@@ -53,26 +52,6 @@ logger = logging.getLogger("cognito_guard.hosted_ui")
 _REFRESH_REUSE_SECONDS = 30.0
 # A failed refresh (Cognito down, token revoked) answers the requests queued behind it too, instead of each retrying.
 _FAILURE_REUSE_SECONDS = 5.0
-
-
-def options_from_env(
-    environ: Mapping[str, str] | None, options: dict[str, Any]
-) -> tuple[HostedUIClient, dict[str, Any]]:
-    """The client from the ``COGNITO_*`` variables, and ``options`` with ``secret_key`` from ``APP_SECRET_KEY``
-    (several secrets separated by commas, newest first) unless given. Errors name the variable."""
-    env = os.environ if environ is None else environ
-    if "secret_key" not in options:
-        secrets = [part.strip() for part in env.get("APP_SECRET_KEY", "").split(",") if part.strip()]
-        if not secrets:
-            raise ConfigurationError(
-                "APP_SECRET_KEY is not set: e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'"
-            )
-        try:
-            Sealer(secrets)
-        except ConfigurationError as error:
-            raise ConfigurationError(f"APP_SECRET_KEY: {error.message}") from None
-        options = {**options, "secret_key": secrets}
-    return HostedUIClient.from_env(env), options
 
 
 class WebSignIn:

@@ -15,24 +15,20 @@
 from __future__ import annotations
 
 import functools
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable, Iterable
+from typing import ParamSpec, TypeVar
 
 from flask import Blueprint, Response, after_this_request, g, request
 
 from ..errors import AuthorizationError, ConfigurationError
 from ..guards import Match, Predicate, require
-from ._client import HostedUIClient
+from ._adapter import SignInAdapter
 from ._exchange import SignedInUser, WebRequest, WebResponse, _Check
-from ._session import CookieSettings, SessionStore
-from ._web import WebSignIn, options_from_env
 
 __all__ = ["FlaskSignIn", "SignedInUser"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-_S = TypeVar("_S", bound="FlaskSignIn")
 
 
 def _web_request() -> WebRequest:
@@ -57,42 +53,13 @@ def _to_response(answer: WebResponse) -> Response:
     return response
 
 
-class FlaskSignIn:
-    """Hosted-UI sign-in for a Flask app; options as :class:`cognito_guard.hosted_ui.starlette.StarletteSignIn`
-    (``prefix`` must equal the ``url_prefix`` the :attr:`blueprint` is registered with)."""
+class FlaskSignIn(SignInAdapter):
+    """Hosted-UI sign-in for a Flask app (options: :class:`~cognito_guard.hosted_ui._adapter.SignInAdapter`; register
+    :attr:`blueprint` with ``url_prefix=sign_in.prefix``): :meth:`login_required` and :meth:`current_user`."""
 
-    def __init__(
-        self,
-        client: HostedUIClient,
-        *,
-        secret_key: str | bytes | Sequence[str | bytes],
-        prefix: str = "/auth",
-        store: SessionStore | None = None,
-        cookie: CookieSettings | None = None,
-        after_logout: str = "/",
-        revoke_on_logout: bool = True,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.web = WebSignIn.build(
-            client,
-            secret_key=secret_key,
-            prefix=prefix,
-            store=store,
-            cookie=cookie,
-            after_logout=after_logout,
-            revoke_on_logout=revoke_on_logout,
-            clock=clock,
-        )
-        self.prefix = prefix
-        self.client = client
-        self._g_key = f"cognito_sign_in_{id(self)}"
-
-    @classmethod
-    def from_env(cls: type[_S], environ: Mapping[str, str] | None = None, **options: Any) -> _S:
-        """Configured from the ``COGNITO_*`` variables and ``APP_SECRET_KEY``, as
-        :meth:`StarletteSignIn.from_env <cognito_guard.hosted_ui.starlette.StarletteSignIn.from_env>`."""
-        client, options = options_from_env(environ, options)
-        return cls(client, **options)
+    @property
+    def _g_key(self) -> str:
+        return f"cognito_sign_in_{id(self)}"
 
     @property
     def blueprint(self) -> Blueprint:

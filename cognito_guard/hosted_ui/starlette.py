@@ -16,8 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -29,16 +28,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import AuthorizationError, ConfigurationError
 from ..guards import Match, Predicate, Requirement, require
-from ._client import HostedUIClient
+from ._adapter import SignInAdapter
 from ._exchange import SignedInUser, WebRequest, WebResponse, _Check
-from ._session import CookieSettings, SessionStore
-from ._web import WebSignIn, options_from_env
+from ._web import WebSignIn
 
 __all__ = ["SignInMiddleware", "SignInRefused", "StarletteSignIn"]
 
 _STATE_KEY = "cognito_sign_in"
 _E = TypeVar("_E", bound=Callable[..., Any])
-_S = TypeVar("_S", bound="StarletteSignIn")
 
 
 class SignInRefused(Exception):
@@ -129,49 +126,9 @@ class SignInMiddleware:
             await to_response(refused.response)(scope, receive, send_with_cookies)
 
 
-class StarletteSignIn:
-    """Hosted-UI sign-in for one Starlette app.
-
-    ``client``: the :class:`HostedUIClient` (its ``redirect_uri`` must point at ``{prefix}/callback`` of this app).
-    ``secret_key``: the app's secret (or a list, newest first, to rotate) that encrypts the session cookies.
-    ``prefix``: where :attr:`routes` mount (default ``/auth``). ``store``: keep sessions server-side (the cookie then
-    holds only a sealed session id). ``cookie``: cookie name, lifetime and flags. ``after_logout``: the local page
-    after sign-out when the client has no ``logout_uri``. ``revoke_on_logout``: revoke the refresh token on sign-out.
-    """
-
-    def __init__(
-        self,
-        client: HostedUIClient,
-        *,
-        secret_key: str | bytes | Sequence[str | bytes],
-        prefix: str = "/auth",
-        store: SessionStore | None = None,
-        cookie: CookieSettings | None = None,
-        after_logout: str = "/",
-        revoke_on_logout: bool = True,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.web = WebSignIn.build(
-            client,
-            secret_key=secret_key,
-            prefix=prefix,
-            store=store,
-            cookie=cookie,
-            after_logout=after_logout,
-            revoke_on_logout=revoke_on_logout,
-            clock=clock,
-        )
-        self.prefix = prefix
-        self.client = client
-
-    @classmethod
-    def from_env(cls: type[_S], environ: Mapping[str, str] | None = None, **options: Any) -> _S:
-        """Configured from ``COGNITO_DOMAIN``, ``COGNITO_USER_POOL_ID``, ``COGNITO_CLIENT_ID``,
-        ``COGNITO_CLIENT_SECRET``, ``COGNITO_REDIRECT_URI``, ``COGNITO_LOGOUT_URI``, ``COGNITO_ISSUER`` and
-        ``APP_SECRET_KEY`` (several secrets separated by commas, newest first). ``options`` as the constructor's.
-        Raises :class:`ConfigurationError` naming a missing or invalid variable."""
-        client, options = options_from_env(environ, options)
-        return cls(client, **options)
+class StarletteSignIn(SignInAdapter):
+    """Hosted-UI sign-in for one Starlette app (options: :class:`~cognito_guard.hosted_ui._adapter.SignInAdapter`):
+    :attr:`routes` under ``prefix``, :attr:`middleware`, :meth:`login_required` and :meth:`get_user`."""
 
     @property
     def routes(self) -> list[BaseRoute]:
