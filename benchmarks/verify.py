@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import gc
 import json
 import os
@@ -30,7 +31,9 @@ import jwt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from cognito_guard import CognitoVerifier
+from cognito_guard import CognitoVerifier, _token
+from cognito_guard.claims import Claims
+from cognito_guard.jwks import SigningKey
 from cognito_guard.testing import LocalIssuer
 
 HERE = Path(__file__).resolve().parent
@@ -92,9 +95,13 @@ def floor_pass(issuer: LocalIssuer, tokens: Sequence[str]) -> Callable[[], None]
     return run
 
 
-def new_verifier(issuer: LocalIssuer) -> CognitoVerifier:
+def new_verifier(issuer: LocalIssuer, cache_size: int = 10_000) -> CognitoVerifier:
     return CognitoVerifier(
-        user_pool_id=issuer.user_pool_id, client_id=issuer.client_id, token_use="access", jwks=issuer.jwks
+        user_pool_id=issuer.user_pool_id,
+        client_id=issuer.client_id,
+        token_use="access",
+        jwks=issuer.jwks,
+        cache_size=cache_size,
     )
 
 
@@ -150,7 +157,7 @@ def pyjwt_pass(issuer: LocalIssuer, tokens: Sequence[str]) -> Callable[[], None]
     return run
 
 
-def timed(run: Callable[[], None], count: int) -> float:
+def timed(run: Callable[[], object], count: int) -> float:
     """Microseconds per token of one pass."""
     gc.collect()
     start = time.perf_counter()
@@ -183,6 +190,7 @@ def measure_python(issuer: LocalIssuer, tokens: list[str], warmup: list[str], ro
             "floor": Row("floor: cryptography RSA PKCS1v15/SHA256 verify"),
             "cold": Row("cognito_guard cold, verify_sync", target=COLD_TARGET),
             "cold_async": Row("cognito_guard cold, await verify", target=COLD_TARGET),
+            "cold_uncached": Row("cognito_guard cold, verify_sync, cache_size=0"),
             "warm": Row("cognito_guard warm, verify_sync", target=WARM_TARGET),
             "warm_async": Row("cognito_guard warm, await verify", target=WARM_TARGET),
             "pyjwt": Row(f"PyJWT {jwt.__version__} jwt.decode + Cognito checks by hand"),
@@ -202,10 +210,115 @@ def measure_python(issuer: LocalIssuer, tokens: list[str], warmup: list[str], ro
             rows["cold_async"].rounds.append(timed_async(loop, async_pass(verifier, tokens), n))
             rows["warm_async"].rounds.append(timed_async(loop, async_pass(verifier, tokens), n))
 
+            # What keeping results costs a first verification (storing the entry, holding its memory).
+            verifier = new_verifier(issuer, cache_size=0)
+            sync_pass(verifier, warmup)()
+            rows["cold_uncached"].rounds.append(timed(sync_pass(verifier, tokens), n))
+
             rows["pyjwt"].rounds.append(timed(pyjwt_run, n))
         return list(rows.values())
     finally:
         loop.close()
+
+
+# -- where a cold verification spends its time (--breakdown) ------------------------------------------------------
+# The stages of CognitoVerifier.verify_sync on a token it has not seen, calling the same private functions it calls
+# (verifier.py: _parse, then _check). Benchmark-only access to internals: the figures must follow the real code.
+STAGES = (
+    "split the token",
+    "payload: base64 + JSON",
+    "signature: base64",
+    "signature check: RSA + SHA-256",
+    "claims checks",
+    "Claims object",
+)
+
+
+def measure_stages(
+    issuer: LocalIssuer, tokens: list[str], warmup: list[str], rounds: int
+) -> tuple[list[float], list[float]]:
+    """Each stage's microseconds per token, best of ``rounds``: timed in turn for each token (as verify_sync runs
+    them, a signature check between one token's parsing and the next), and alone (one stage over all tokens)."""
+    n = len(tokens)
+    verifier = new_verifier(issuer)
+    sync_pass(verifier, warmup)()
+    pool = next(iter(verifier._pools.values()))
+    max_length = verifier._max_token_length
+    now = time.time()
+    check_claims, split, decode, decode_payload = (
+        verifier._check_claims,
+        _token.split,
+        _token.decode,
+        _token.decode_json_object,
+    )
+    splits = [split(token, max_length) for token in tokens]
+    signatures = [decode(parts[2]) for parts in splits]
+    keys: list[SigningKey] = []
+    for parts in splits:
+        key = pool.key_set.lookup(_token.parse_header(parts[0], frozenset({"RS256"})).kid, now)
+        if key is None:
+            raise RuntimeError("a benchmark token's key is not in the verifier's key set")
+        keys.append(key)
+    clock = time.perf_counter_ns
+
+    def in_turn() -> list[float]:
+        spent = [0] * len(STAGES)
+        for token, key in zip(tokens, keys, strict=True):
+            t0 = clock()
+            _, payload_segment, signature_segment, signing_input = split(token, max_length)
+            t1 = clock()
+            payload = decode_payload(payload_segment, "payload")
+            t2 = clock()
+            signature = decode(signature_segment)
+            t3 = clock()
+            key.verify("RS256", signing_input, signature)
+            t4 = clock()
+            check_claims(payload, pool, now)
+            t5 = clock()
+            Claims.from_frozen(payload)
+            t6 = clock()
+            spent[0] += t1 - t0
+            spent[1] += t2 - t1
+            spent[2] += t3 - t2
+            spent[3] += t4 - t3
+            spent[4] += t5 - t4
+            spent[5] += t6 - t5
+        start = clock()  # what a clock() pair costs, taken off every stage
+        for _ in tokens:
+            clock()
+        overhead = (clock() - start) / n
+        return [(total / n - overhead) / 1000 for total in spent]
+
+    def alone() -> list[float]:
+        payloads = [decode_payload(parts[1], "payload") for parts in splits]  # the claims checks change them: fresh
+        consume = collections.deque[object](maxlen=0).extend  # runs a generator through, keeps nothing
+        passes: list[Callable[[], object]] = [
+            lambda: consume(split(token, max_length) for token in tokens),
+            lambda: consume(decode_payload(parts[1], "payload") for parts in splits),
+            lambda: consume(decode(parts[2]) for parts in splits),
+            lambda: consume(
+                key.verify("RS256", parts[3], sig) for key, parts, sig in zip(keys, splits, signatures, strict=True)
+            ),
+            lambda: consume(check_claims(payload, pool, now) for payload in payloads),
+            lambda: consume(Claims.from_frozen(payload) for payload in payloads),
+        ]
+        return [timed(run, n) for run in passes]
+
+    best_in_turn = [float("inf")] * len(STAGES)
+    best_alone = [float("inf")] * len(STAGES)
+    for _ in range(rounds):
+        gc.collect()
+        best_in_turn = list(map(min, best_in_turn, in_turn()))
+        best_alone = list(map(min, best_alone, alone()))
+    return best_in_turn, best_alone
+
+
+def breakdown_table(in_turn: list[float], alone: list[float], cold: float) -> list[str]:
+    lines = [f"{'where a cold verify_sync spends its time':<54} {'in turn us':>10} {'alone us':>9}"]
+    lines += [f"{stage:<54} {a:>10.1f} {b:>9.1f}" for stage, a, b in zip(STAGES, in_turn, alone, strict=True)]
+    lines.append(f"{'sum of the stages':<54} {sum(in_turn):>10.1f} {sum(alone):>9.1f}")
+    lines.append(f"{'the rest: calls, result cache (cold line minus the sum)':<54} {cold - sum(in_turn):>10.1f}")
+    return lines
 
 
 # -- node and aws-jwt-verify -------------------------------------------------------------------------------------------
@@ -311,6 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=2000, help="distinct tokens per pass (default 2000)")
     parser.add_argument("--rounds", type=int, default=5, help="timed passes of each path (default 5)")
     parser.add_argument("--no-node", action="store_true", help="skip aws-jwt-verify even when node is on PATH")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time each stage of a cold verify_sync, in turn and alone"
+    )
     args = parser.parse_args(argv)
     if args.tokens < 1 or args.rounds < 1:
         parser.error("--tokens and --rounds must be at least 1")
@@ -344,6 +460,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{versions}; {node_note}")
     print()
     print("\n".join(table(python_rows, "Python (ratios to the Python floor)")))
+    if args.breakdown:
+        in_turn, alone = measure_stages(issuer, tokens, warmup, args.rounds)
+        print()
+        print("\n".join(breakdown_table(in_turn, alone, python_rows[1].best)))
     if node_rows:
         print()
         print("\n".join(table(node_rows, "node (ratios to node's own floor)")))
