@@ -83,9 +83,12 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _dev_pool(args: argparse.Namespace) -> Any:
-    from .testing.devserver import LocalUserPool, PoolKeys, default_config, load_config
+    from .testing.devserver import DEFAULT_APP_URLS, LocalUserPool, PoolKeys, default_config, load_config
 
-    config = load_config(args.config) if args.config else default_config()
+    app_urls = getattr(args, "app_url", None)
+    if args.config and app_urls:
+        raise ConfigurationError("--app-url is for the built-in pool: list callback_urls in your --config file instead")
+    config = load_config(args.config) if args.config else default_config(app_urls or DEFAULT_APP_URLS)
     keys = PoolKeys.load_or_create(args.keys) if args.keys else None
     return LocalUserPool(config, keys=keys)
 
@@ -144,6 +147,13 @@ def _add_dev(commands: Any) -> None:
     common.add_argument("--keys", help="directory to load the signing keys from, or to save new ones to")
     dev = commands.add_parser(
         "dev", parents=[common], help="run a local Cognito stand-in (user pool + hosted UI) for development"
+    )
+    dev.add_argument(
+        "--app-url",
+        action="append",
+        metavar="URL",
+        help="your app, e.g. http://localhost:5000: local-client accepts its /auth/callback and sign-out to URL/ "
+        "(repeatable; default http://localhost:8000 and http://127.0.0.1:8000; built-in pool only)",
     )
     dev.set_defaults(run=_dev)
     dev_commands = dev.add_subparsers(dest="dev_command")

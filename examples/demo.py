@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "--web-port",
         type=int,
         default=8000,
-        help="the web app example's port (default 8000; the stand-in's local-client expects callbacks there)",
+        help="the web app example's port (default 8000; the stand-in accepts sign-ins for it on any port)",
     )
     parser.add_argument("--work-dir", default=".demo", help="where the keys and logs go (default .demo)")
     parser.add_argument("--no-wait", action="store_true", help="stop after the demonstration instead of serving")
@@ -125,9 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         "COGNITO_TOKEN_USE": "access",
     }
     cognito_guard = str(BIN / "cognito-guard")
-    dev_command = [cognito_guard, "dev", "--port", str(args.dev_port), "--keys", str(keys_dir)]
-    api_command = [str(BIN / "uvicorn"), "examples.fastapi_app:app", "--host", HOST, "--port", str(args.api_port)]
     web = f"http://localhost:{args.web_port}"
+    dev_command = [cognito_guard, "dev", "--port", str(args.dev_port), "--keys", str(keys_dir), "--app-url", web]
+    api_command = [str(BIN / "uvicorn"), "examples.fastapi_app:app", "--host", HOST, "--port", str(args.api_port)]
     web_env = {
         **os.environ,
         "COGNITO_DOMAIN": dev,

@@ -50,3 +50,16 @@ def test_dev_token_for_an_unknown_user_exits_2(tmp_path: Path, capsys: pytest.Ca
 
 def test_dev_token_needs_exactly_one_of_user_or_client(tmp_path: Path) -> None:
     assert main(["dev", "token", "--keys", str(tmp_path / "keys")]) == 2
+
+
+def test_dev_app_url_with_a_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "pool.json"
+    config.write_text('{"user_pool_id": "us-east-1_Mine"}')
+
+    assert main(["dev", "--config", str(config), "--app-url", "http://localhost:5000"]) == 2
+    assert "--app-url is for the built-in pool" in capsys.readouterr().err
+
+
+def test_dev_unusable_app_url_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dev", "--app-url", "http://localhost:5000/app"]) == 2
+    assert "configuration_error: app URL" in capsys.readouterr().err

@@ -57,6 +57,34 @@ def test_default_public_client_has_the_documented_urls_and_scopes() -> None:
     assert client.allowed_scopes == ("openid", "email", "profile", "orders/read", "orders/write")
 
 
+def test_default_public_client_takes_sign_ins_for_the_app_urls_given() -> None:
+    client = default_config(["http://localhost:5000/", "https://app.example.test"]).clients["local-client"]
+
+    assert client.callback_urls == ("http://localhost:5000/auth/callback", "https://app.example.test/auth/callback")
+    assert client.logout_urls == ("http://localhost:5000/", "https://app.example.test/")
+
+
+@pytest.mark.parametrize(
+    "app_urls",
+    [
+        [],
+        "http://localhost:5000",
+        ["ftp://localhost:5000"],
+        ["localhost:5000"],
+        ["http://localhost:5000/app"],
+        ["http://localhost:5000?x=1"],
+        ["http://localhost:5000#top"],
+        ["http://user@localhost:5000"],
+        ["http://localhost:0"],
+        ["http://localhost:99999"],
+        ["http://app.example.test:5000"],
+    ],
+)
+def test_unusable_app_urls_raise_configuration_error(app_urls: Any) -> None:
+    with pytest.raises(ConfigurationError):
+        default_config(app_urls)
+
+
 def test_default_m2m_client_is_confidential_with_client_credentials() -> None:
     client = default_config().clients["local-m2m"]
 

@@ -10,7 +10,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .config import AppClient, Group, PoolConfig, ResourceServer, User, default_config, load_config, parse_config
+from .config import (
+    DEFAULT_APP_URLS,
+    AppClient,
+    Group,
+    PoolConfig,
+    ResourceServer,
+    User,
+    default_config,
+    load_config,
+    parse_config,
+)
 from .keys import PoolKeys
 from .pool import LocalUserPool, OAuthError, TokenResponse
 
@@ -18,6 +28,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 __all__ = [
+    "DEFAULT_APP_URLS",
     "AppClient",
     "Group",
     "LocalUserPool",

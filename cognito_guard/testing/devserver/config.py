@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..._keys import is_loopback_url
 from ...errors import ConfigurationError
 
 __all__ = [
+    "DEFAULT_APP_URLS",
     "DEFAULT_POOL_ID",
     "STANDARD_SCOPES",
     "AppClient",
@@ -140,8 +142,7 @@ _DEFAULT: dict[str, Any] = {
     "clients": [
         {
             "client_id": "local-client",
-            "callback_urls": ["http://localhost:8000/auth/callback", "http://127.0.0.1:8000/auth/callback"],
-            "logout_urls": ["http://localhost:8000/", "http://127.0.0.1:8000/"],
+            # callback_urls and logout_urls: from the app URLs given to default_config()
             "allowed_flows": ["code"],
             "allowed_scopes": ["openid", "email", "profile", "orders/read", "orders/write"],
         },
@@ -169,9 +170,45 @@ _DEFAULT: dict[str, Any] = {
 }
 
 
-def default_config() -> PoolConfig:
-    """The built-in pool ``us-east-1_LocalDev``: clients ``local-client`` and ``local-m2m``, users alice and bob."""
-    return parse_config(_DEFAULT)
+DEFAULT_APP_URLS = ("http://localhost:8000", "http://127.0.0.1:8000")
+
+
+def default_config(app_urls: Sequence[str] = DEFAULT_APP_URLS) -> PoolConfig:
+    """The built-in pool ``us-east-1_LocalDev``: clients ``local-client`` and ``local-m2m``, users alice and bob.
+
+    ``local-client`` accepts sign-ins for the apps at ``app_urls`` (default port 8000 on localhost and 127.0.0.1):
+    callback ``{app}/auth/callback`` (where the sign-in adapters mount it), sign-out URL ``{app}/``. Raises
+    :class:`ConfigurationError` for a URL that is not ``http(s)://host[:port]``.
+    """
+    if isinstance(app_urls, str) or not app_urls:
+        raise ConfigurationError("app_urls must be a non-empty list of URLs such as 'http://localhost:5000'")
+    apps = [_app_url(url) for url in app_urls]
+    local_client = {
+        **_DEFAULT["clients"][0],
+        "callback_urls": [f"{app}/auth/callback" for app in apps],
+        "logout_urls": [f"{app}/" for app in apps],
+    }
+    return parse_config({**_DEFAULT, "clients": [local_client, *_DEFAULT["clients"][1:]]})
+
+
+def _app_url(url: str) -> str:
+    """``url`` without a trailing slash, if it is ``http(s)://host[:port]`` (the adapters add their own paths)."""
+    try:
+        parts = urlsplit(url)
+        usable = (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and parts.port != 0  # .port raises ValueError when it is not a number in range
+            and parts.path in ("", "/")
+            and not parts.query
+            and not parts.fragment
+            and parts.username is None
+        )
+    except (ValueError, TypeError, AttributeError):
+        usable = False
+    if not usable:
+        raise ConfigurationError(f"app URL {url!r} must look like http://localhost:5000 (scheme, host and port only)")
+    return url.rstrip("/")
 
 
 def load_config(path: str | Path) -> PoolConfig:
