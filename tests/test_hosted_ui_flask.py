@@ -418,6 +418,45 @@ def test_logout_clears_the_session(browser: Browser) -> None:
     assert browser.get("/", accept=JSON).get_json() == {"user": None}
 
 
+def with_a_planted_session(browser: Browser, planted_first: bool) -> FlaskClient:
+    """A client without a cookie jar that sends the browser's session cookies plus a second ``cognito_session`` (as a
+    sibling subdomain could plant one) in one raw ``Cookie`` header."""
+    own = [f"{name}={value}" for name, value in browser.session_cookies().items()]
+    planted = "cognito_session=planted-by-someone-else"
+    header = "; ".join([planted, *own] if planted_first else [*own, planted])
+    client = browser.app.application.test_client(use_cookies=False)
+    client.environ_base["HTTP_COOKIE"] = header
+    return client
+
+
+@pytest.mark.parametrize("planted_first", [True, False])
+def test_a_second_session_cookie_means_signed_out(browser: Browser, planted_first: bool) -> None:
+    browser.sign_in()
+    client = with_a_planted_session(browser, planted_first)
+
+    response = client.get("/", base_url=APP, headers={"Accept": JSON})
+
+    assert response.get_json() == {"user": None}
+
+
+def test_logout_clears_a_session_cookie_that_came_twice(browser: Browser) -> None:
+    browser.sign_in()
+    client = with_a_planted_session(browser, planted_first=True)
+
+    logout = client.get("/auth/logout", base_url=APP)
+
+    assert "cognito_session=; Path=/; Max-Age=0" in " ".join(session_set_cookies(logout))
+
+
+def test_a_callback_with_two_states_is_refused(browser: Browser) -> None:
+    callback = browser.sign_in_at_cognito(browser.start())
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+
+    response = browser.get(f"{callback}&state={state}")
+
+    assert response.status_code == 400
+
+
 def test_logout_revokes_the_refresh_token(browser: Browser, clock: Clock) -> None:
     browser.sign_in()
     stolen = browser.session_cookies()  # someone copied the cookies before sign-out

@@ -422,6 +422,41 @@ async def test_logout_clears_the_session(browser: Browser) -> None:
     assert (await browser.app.get("/", headers=JSON)).json() == {"user": None}
 
 
+def cookie_header_with_a_planted_session(browser: Browser, planted_first: bool) -> str:
+    """The browser's own cookies plus a second ``cognito_session`` (as a sibling subdomain could plant one)."""
+    own = [f"{cookie.name}={cookie.value}" for cookie in browser.app.cookies.jar]
+    planted = "cognito_session=planted-by-someone-else"
+    return "; ".join([planted, *own] if planted_first else [*own, planted])
+
+
+@pytest.mark.parametrize("planted_first", [True, False])
+async def test_a_second_session_cookie_means_signed_out(browser: Browser, planted_first: bool) -> None:
+    await browser.sign_in()
+    cookie = cookie_header_with_a_planted_session(browser, planted_first)
+
+    response = await browser.app.get("/", headers={**JSON, "Cookie": cookie})
+
+    assert response.json() == {"user": None}
+
+
+async def test_logout_clears_a_session_cookie_that_came_twice(browser: Browser) -> None:
+    await browser.sign_in()
+    cookie = cookie_header_with_a_planted_session(browser, planted_first=True)
+
+    logout = await browser.app.get("/auth/logout", headers={"Cookie": cookie})
+
+    assert "cognito_session=; Path=/; Max-Age=0" in " ".join(session_cookies(logout))
+
+
+async def test_a_callback_with_two_states_is_refused(browser: Browser) -> None:
+    callback = await browser.sign_in_at_cognito(await browser.start())
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+
+    response = await browser.app.get(f"{callback}&state={state}")
+
+    assert response.status_code == 400
+
+
 async def test_logout_revokes_the_refresh_token(browser: Browser, clock: Clock) -> None:
     await browser.sign_in()
     stolen = dict(browser.app.cookies.items())  # someone copied the cookies before sign-out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -36,6 +36,24 @@ def safe_next_path(value: str | None, default: str = "/") -> str:
     return encoded if len(encoded) <= _MAX_NEXT else default
 
 
+def _cookie_pairs(headers: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """The name-value pairs of ``Cookie`` request headers (HTTP/2 may split one into several)."""
+    for header in headers:
+        for item in header.split(";"):
+            name, equals, value = item.partition("=")
+            name = name.strip()
+            if equals and name:
+                yield name, value.strip()
+
+
+def _unambiguous(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Each name with its value, or with ``""`` when it comes more than once: present, but never trusted."""
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        values[name] = "" if name in values else value
+    return values
+
+
 @dataclass(frozen=True)
 class WebRequest:
     """What the sign-in needs from a request: its full URL, path with query, query parameters, cookies and Accept."""
@@ -45,6 +63,32 @@ class WebRequest:
     query: Mapping[str, str]
     cookies: Mapping[str, str]
     accept: str = ""
+
+    @classmethod
+    def from_raw(
+        cls,
+        *,
+        url: str,
+        path_with_query: str,
+        query: Iterable[tuple[str, str]],
+        cookie_headers: Iterable[str],
+        accept: str = "",
+    ) -> WebRequest:
+        """Build one from what every framework has: the query's name-value pairs and the raw ``Cookie`` headers.
+
+        A name that comes twice gets the empty value, the same in every adapter (frameworks differ: Starlette keeps
+        the last value, Flask the first). Two session cookies mean one was planted, for instance by a sibling
+        subdomain with a longer ``Path`` so that browsers send it first; two ``state`` or ``code`` parameters mean a
+        forged callback. Neither is guessed at: the request counts as signed out, or its callback as incomplete,
+        while the name stays present so that signing out still clears that cookie.
+        """
+        return cls(
+            url=url,
+            path_with_query=path_with_query,
+            query=_unambiguous(query),
+            cookies=_unambiguous(_cookie_pairs(cookie_headers)),
+            accept=accept,
+        )
 
     @property
     def wants_html(self) -> bool:

@@ -33,11 +33,11 @@ R = TypeVar("R")
 
 def _web_request() -> WebRequest:
     query = request.query_string.decode("latin-1")
-    return WebRequest(
+    return WebRequest.from_raw(
         url=request.url,
         path_with_query=request.path + (f"?{query}" if query else ""),
-        query=request.args.to_dict(flat=True),
-        cookies=request.cookies.to_dict(flat=True),
+        query=request.args.items(multi=True),
+        cookie_headers=request.headers.getlist("Cookie"),
         accept=request.headers.get("Accept", ""),
     )
 

@@ -50,11 +50,11 @@ class SignInRefused(Exception):
 def web_request(conn: HTTPConnection) -> WebRequest:
     """The framework-neutral view of a Starlette request."""
     query = conn.url.query
-    return WebRequest(
+    return WebRequest.from_raw(
         url=str(conn.url),
         path_with_query=conn.url.path + (f"?{query}" if query else ""),
-        query=dict(conn.query_params),
-        cookies=conn.cookies,
+        query=conn.query_params.multi_items(),
+        cookie_headers=conn.headers.getlist("cookie"),
         accept=conn.headers.get("accept", ""),
     )
 
