@@ -25,7 +25,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from functools import cached_property
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import HTTPException, Security
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
@@ -51,7 +50,7 @@ from .claims import Claims
 from .config import verifier_from_env
 from .errors import CognitoGuardError, ConfigurationError
 from .guards import Match, Predicate, Requirement, require
-from .jwks import is_loopback_url
+from .hosted_ui._settings import _base_url as hosted_ui_base_url
 from .verifier import CognitoVerifier
 
 __all__ = ["CognitoAuth", "CognitoHTTPException", "HostedUI", "cognito_exception_handler"]
@@ -84,7 +83,9 @@ class HostedUI:
     """The Cognito hosted UI (managed login) that Swagger UI's "Authorize" button signs in with.
 
     ``domain``: the pool's domain, ``myprefix.auth.us-east-1.amazoncognito.com`` or a custom one such as
-    ``auth.example.com`` (``https://`` is assumed; ``http://`` only for localhost stand-ins). ``client_id``: a
+    ``auth.example.com`` (``https://`` is assumed; ``http://`` only for localhost stand-ins), or just the prefix
+    ``myprefix`` together with ``user_pool_id`` (for the region), the same rules as the sign-in's
+    :class:`~cognito_guard.hosted_ui.HostedUIClient`. ``client_id``: a
     *public* app client (no secret: Swagger UI runs in the browser) that allows the authorization-code grant and lists
     ``{your app}/docs/oauth2-redirect`` as a callback URL. ``scopes``: offered in Swagger UI (names, or names mapped
     to descriptions), default ``openid``.
@@ -92,8 +93,15 @@ class HostedUI:
     Raises :class:`ConfigurationError` on a bad domain, an empty client id or an empty scope name.
     """
 
-    def __init__(self, *, domain: str, client_id: str, scopes: Mapping[str, str] | Iterable[str] = ("openid",)) -> None:
-        self.base_url = _hosted_ui_base_url(domain)
+    def __init__(
+        self,
+        *,
+        domain: str,
+        client_id: str,
+        scopes: Mapping[str, str] | Iterable[str] = ("openid",),
+        user_pool_id: str | None = None,
+    ) -> None:
+        self.base_url = hosted_ui_base_url(domain, user_pool_id, "HostedUI domain")
         if not isinstance(client_id, str) or not client_id:
             raise ConfigurationError("HostedUI client_id must be a non-empty string")
         self.client_id = client_id
@@ -109,19 +117,6 @@ class HostedUI:
     @property
     def token_url(self) -> str:
         return f"{self.base_url}/oauth2/token"
-
-
-def _hosted_ui_base_url(domain: str) -> str:
-    if not isinstance(domain, str) or not domain.strip():
-        raise ConfigurationError("HostedUI domain must be a non-empty string such as 'auth.example.com'")
-    url = domain.strip()
-    if "://" not in url:
-        url = f"https://{url}"
-    parts = urlsplit(url)
-    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_url(url))
-    if not secure or not parts.hostname or parts.query or parts.fragment or "@" in parts.netloc:
-        raise ConfigurationError(f"HostedUI domain must be an https host (http:// only for localhost): {domain!r}")
-    return url.rstrip("/")
 
 
 class CognitoAuth(SecurityBase):

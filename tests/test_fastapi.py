@@ -516,7 +516,10 @@ def test_realm_must_be_a_non_empty_string(verifier: CognitoVerifier) -> None:
         CognitoAuth(verifier, realm="")
 
 
-@pytest.mark.parametrize("domain", ["http://auth.example.com", "", "https://", "https://auth.example.com?x=1"])
+@pytest.mark.parametrize(
+    "domain",
+    ["http://auth.example.com", "", "https://", "https://auth.example.com?x=1", "https://auth.example.com/login"],
+)
 def test_hosted_ui_domain_must_be_an_https_host(domain: str) -> None:
     with pytest.raises(ConfigurationError):
         HostedUI(domain=domain, client_id="swagger")
@@ -527,6 +530,17 @@ def test_hosted_ui_accepts_a_bare_cognito_domain() -> None:
 
     assert hosted_ui.authorize_url == "https://myapp.auth.eu-west-1.amazoncognito.com/oauth2/authorize"
     assert hosted_ui.token_url == "https://myapp.auth.eu-west-1.amazoncognito.com/oauth2/token"
+
+
+def test_hosted_ui_takes_a_domain_prefix_with_the_pool_id_for_its_region() -> None:
+    hosted_ui = HostedUI(domain="myapp", user_pool_id="eu-west-1_Abc123", client_id="swagger")
+
+    assert hosted_ui.authorize_url == "https://myapp.auth.eu-west-1.amazoncognito.com/oauth2/authorize"
+
+
+def test_hosted_ui_domain_prefix_without_a_pool_id_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="user_pool_id"):
+        HostedUI(domain="myapp", client_id="swagger")
 
 
 def test_hosted_ui_allows_http_for_a_localhost_stand_in() -> None:
