@@ -50,7 +50,7 @@ from .claims import Claims
 from .config import verifier_from_env
 from .errors import CognitoGuardError, ConfigurationError
 from .guards import Match, Predicate, Requirement, require
-from .hosted_ui._settings import _base_url as hosted_ui_base_url
+from .hosted_ui._settings import hosted_ui_base_url
 from .verifier import CognitoVerifier
 
 __all__ = ["CognitoAuth", "CognitoHTTPException", "HostedUI", "cognito_exception_handler"]

@@ -37,7 +37,7 @@ from ..errors import (
 )
 from ..verifier import CognitoVerifier
 from ._flow import AuthorizationRequest, PendingSignIn, TokenSet, _is_time
-from ._settings import _base_url, _env_settings, _option, _redirect_url, _scopes
+from ._settings import _env_settings, _option, _redirect_url, _scopes, hosted_ui_base_url
 
 __all__ = ["AuthorizationRequest", "HostedUIClient", "PendingSignIn", "TokenSet"]
 
@@ -142,7 +142,7 @@ class HostedUIClient:
         timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.base_url = _base_url(domain, user_pool_id)
+        self.base_url = hosted_ui_base_url(domain, user_pool_id)
         if not isinstance(client_id, str) or not client_id or any(c.isspace() or c == "," for c in client_id):
             raise ConfigurationError("client_id must be one app client id")
         if client_secret is not None and (not isinstance(client_secret, str) or not client_secret):

@@ -15,7 +15,7 @@ from .._keys import check_key_url, is_loopback_url
 from ..errors import ConfigurationError
 from ..verifier import pool_issuers
 
-__all__ = ["_base_url", "_env_settings", "_option", "_redirect_url", "_scopes"]
+__all__ = ["_env_settings", "_option", "_redirect_url", "_scopes", "hosted_ui_base_url"]
 
 _REGIONAL_POOL_ID = re.compile(r"([a-z]{2,4}(?:-[a-z]+)+-\d+)_[0-9A-Za-z]+")
 _DOMAIN_PREFIX = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -41,9 +41,10 @@ def _region(user_pool_id: str | None, what: str) -> str:
     return match.group(1)
 
 
-def _base_url(domain: object, user_pool_id: str | None, what: str = "domain") -> str:
+def hosted_ui_base_url(domain: object, user_pool_id: str | None, what: str = "domain") -> str:
     """``https://host[:port]`` for a host, an https URL, an http URL to loopback, or a bare prefix (region taken
-    from the pool id). The rules of ``cognito_guard.fastapi``'s ``HostedUI``, plus prefixes and no paths."""
+    from the pool id); no path, query, fragment or user name. Shared by ``HostedUIClient`` and FastAPI's ``HostedUI``.
+    """
     if not isinstance(domain, str) or not domain.strip():
         raise ConfigurationError(f"{what} must be a non-empty string such as 'auth.example.com'")
     value = domain.strip()
@@ -155,7 +156,7 @@ def _env_settings(environ: Mapping[str, str], overrides: Mapping[str, Any]) -> d
         except ConfigurationError as error:
             raise ConfigurationError(f"COGNITO_USER_POOL_ID: {error.message}") from None
     if "domain" in settings:
-        _base_url(settings["domain"], pool_id, "COGNITO_DOMAIN")
+        hosted_ui_base_url(settings["domain"], pool_id, "COGNITO_DOMAIN")
     if "client_id" in settings and any(c.isspace() or c == "," for c in settings["client_id"]):
         raise ConfigurationError("COGNITO_CLIENT_ID must be one app client id for the hosted UI")
     for keyword in ("redirect_uri", "logout_uri"):
