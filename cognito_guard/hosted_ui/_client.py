@@ -8,17 +8,13 @@ It builds the ``/oauth2/authorize`` redirect (state, nonce, PKCE), checks the ca
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import os
-import re
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -38,16 +34,12 @@ from ..errors import (
 from ..verifier import CognitoVerifier
 from ._flow import AuthorizationRequest, PendingSignIn, TokenSet, _is_time
 from ._settings import _env_settings, _option, _redirect_url, _scopes, hosted_ui_base_url
+from ._transport import OAUTH_ERROR_CODE, OAuthHTTP
 
 __all__ = ["AuthorizationRequest", "HostedUIClient", "PendingSignIn", "TokenSet"]
 
-_MAX_BODY = 1024 * 1024  # a token answer is a few KiB; anything near this is not Cognito talking
-# RFC 6749 appendix A.7: the characters an OAuth error code may use. Anything else is not shown in messages (the
-# callback's query is written by whoever sent the browser there, and messages end up in logs).
-_ERROR_CODE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]{1,128}")
 
-
-# -- HTTP ------------------------------------------------------------------------------------------------------------
+# -- PKCE and comparisons ---------------------------------------------------------------------------------------
 
 
 def _b64url(data: bytes) -> str:
@@ -66,43 +58,6 @@ def _code_challenge(code_verifier: str) -> str:
 
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
-
-
-def _checked_chunks(chunks: Iterable[bytes], deadline: float, what: str) -> Iterator[bytes]:
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > _MAX_BODY:
-            raise HostedUIUnavailableError(f"{what} answered with more than {_MAX_BODY} bytes")
-        if time.monotonic() > deadline:
-            raise HostedUIUnavailableError(f"{what} did not answer completely in time")
-        yield chunk
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def _raise_for_answer(status: int, body: bytes, what: str) -> dict[str, Any] | None:
-    """The JSON object of a 200 answer (``None`` if it is not one); raise for anything else."""
-    if status == 200:
-        return _json_object(body)
-    if status in (400, 401):
-        document = _json_object(body)
-        error = document.get("error") if document is not None else None
-        if isinstance(error, str) and error:
-            description = document.get("error_description") if document is not None else None
-            shown = error if _ERROR_CODE.fullmatch(error) else "an unreadable error code"
-            raise OAuthError(
-                f"{what} refused the request: {shown}",
-                error=error,
-                description=description if isinstance(description, str) else None,
-            )
-    raise HostedUIUnavailableError(f"{what} answered HTTP {status}")
 
 
 class HostedUIClient:
@@ -180,12 +135,7 @@ class HostedUIClient:
                 async_http_client=async_http_client,
             )
         self._owns_verifier = verifier is None
-        self._http_client = http_client
-        self._owns_http_client = http_client is None
-        self._async_http_client = async_http_client
-        # An httpx.AsyncClient belongs to the event loop that first used it: keep one of our own per loop.
-        self._own_async_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
-        self._lock = threading.Lock()
+        self._http = OAuthHTTP(http_client=http_client, async_http_client=async_http_client, timeout=self._timeout)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> HostedUIClient:
@@ -266,7 +216,9 @@ class HostedUIClient:
         error = params.get("error")
         if error is not None:
             description = params.get("error_description")
-            shown = error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else "an unreadable error code"
+            shown = (
+                error if isinstance(error, str) and OAUTH_ERROR_CODE.fullmatch(error) else "an unreadable error code"
+            )
             raise OAuthError(
                 f"the hosted UI sent the browser back with {shown}",
                 error=str(error),
@@ -358,26 +310,15 @@ class HostedUIClient:
     # -- lifecycle ----------------------------------------------------------------------------------------------------
     def close(self) -> None:
         """Close the sync HTTP client and the verifier this object created (not given ones)."""
-        self._close_sync_client()
+        self._http.close()
         if self._owns_verifier:
             self.verifier.close()
 
     async def aclose(self) -> None:
         """Close the HTTP clients this object created (the async one of this event loop) and its own verifier."""
-        client = self._own_async_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
-        self._close_sync_client()
+        await self._http.aclose()
         if self._owns_verifier:
             await self.verifier.aclose()
-
-    def _close_sync_client(self) -> None:
-        with self._lock:
-            client = self._http_client if self._owns_http_client else None
-            if client is not None:
-                self._http_client = None
-        if client is not None:
-            client.close()
 
     # -- shared building and checking ---------------------------------------------------------------------------------
     def _code_form(self, code: str, pending: PendingSignIn) -> dict[str, str]:
@@ -455,59 +396,8 @@ class HostedUIClient:
                 raise ClaimError("the ID token's at_hash does not match the access token")
         return claims
 
-    # -- transport ----------------------------------------------------------------------------------------------------
-    def _sync_client(self) -> httpx.Client:
-        with self._lock:
-            if self._http_client is None:
-                self._http_client = httpx.Client(timeout=self._timeout, follow_redirects=False)
-            return self._http_client
-
-    def _async_client(self) -> httpx.AsyncClient:
-        if self._async_http_client is not None:
-            return self._async_http_client
-        loop = asyncio.get_running_loop()
-        with self._lock:  # threads with event loops of their own may get here at once
-            client = self._own_async_clients.get(loop)
-            if client is None:
-                # A closed loop's client cannot be closed any more (that needs its loop); let it go.
-                for old_loop in [known for known in self._own_async_clients if known.is_closed()]:
-                    del self._own_async_clients[old_loop]
-                client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
-                self._own_async_clients[loop] = client
-            return client
-
     def _post_sync(self, url: str, form: dict[str, str], what: str) -> dict[str, Any] | None:
-        """POST ``form``; the answer's JSON object (``None`` for a 200 that is not one). Bounded in size and time."""
-        deadline = time.monotonic() + self._timeout
-        client = self._sync_client()
-        try:
-            with client.stream("POST", url, data=form, headers=self._headers(), follow_redirects=False) as response:
-                body = b"".join(_checked_chunks(response.iter_bytes(), deadline, what))
-                status = response.status_code
-        except httpx.HTTPError as error:
-            raise HostedUIUnavailableError(f"{what} could not be reached ({type(error).__name__})") from None
-        return _raise_for_answer(status, body, what)
+        return self._http.post_sync(url, form, self._headers(), what)
 
     async def _post(self, url: str, form: dict[str, str], what: str) -> dict[str, Any] | None:
-        """Async :meth:`_post_sync`: the whole exchange is bounded by the timeout."""
-        client = self._async_client()
-
-        async def exchange() -> tuple[int, bytes]:
-            chunks: list[bytes] = []
-            size = 0
-            request = client.stream("POST", url, data=form, headers=self._headers(), follow_redirects=False)
-            async with request as response:
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > _MAX_BODY:
-                        raise HostedUIUnavailableError(f"{what} answered with more than {_MAX_BODY} bytes")
-                    chunks.append(chunk)
-                return response.status_code, b"".join(chunks)
-
-        try:
-            status, body = await asyncio.wait_for(exchange(), self._timeout)
-        except asyncio.TimeoutError:
-            raise HostedUIUnavailableError(f"{what} did not answer within {self._timeout} s") from None
-        except httpx.HTTPError as error:
-            raise HostedUIUnavailableError(f"{what} could not be reached ({type(error).__name__})") from None
-        return _raise_for_answer(status, body, what)
+        return await self._http.post(url, form, self._headers(), what)
