@@ -3,7 +3,8 @@
 It builds the ``/oauth2/authorize`` redirect (state, nonce, PKCE), checks the callback, redeems the code at
 ``/oauth2/token``, verifies the ID token (signature and claims through :class:`CognitoVerifier`, then nonce and
 ``at_hash``), refreshes, revokes and builds the ``/logout`` URL. Every network call exists twice, ``async`` on an
-``httpx.AsyncClient`` and ``*_sync`` on an ``httpx.Client``; the two share all building and checking.
+``httpx.AsyncClient`` and ``*_sync`` on an ``httpx.Client``; the two share all building and checking, and the HTTP
+exchange itself (bounds, error mapping) is ``_transport.OAuthHTTP``.
 """
 
 from __future__ import annotations
