@@ -221,7 +221,7 @@ def measure_python(issuer: LocalIssuer, tokens: list[str], warmup: list[str], ro
         loop.close()
 
 
-# -- where a cold verification spends its time (--breakdown) ------------------------------------------------------
+# -- where a cold verification spends its time (--breakdown) -----------------------------------------------------------
 # The stages of CognitoVerifier.verify_sync on a token it has not seen, calling the same private functions it calls
 # (verifier.py: _parse, then _check). Benchmark-only access to internals: the figures must follow the real code.
 STAGES = (

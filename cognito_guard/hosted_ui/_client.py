@@ -40,7 +40,7 @@ from ._transport import OAUTH_ERROR_CODE, OAuthHTTP
 __all__ = ["AuthorizationRequest", "HostedUIClient", "PendingSignIn", "TokenSet"]
 
 
-# -- PKCE and comparisons ---------------------------------------------------------------------------------------
+# -- PKCE and comparisons ----------------------------------------------------------------------------------------------
 
 
 def _b64url(data: bytes) -> str:
