@@ -418,15 +418,18 @@ def test_logout_clears_the_session(browser: Browser) -> None:
     assert browser.get("/", accept=JSON).get_json() == {"user": None}
 
 
-def with_a_planted_session(browser: Browser, planted_first: bool) -> FlaskClient:
-    """A client without a cookie jar that sends the browser's session cookies plus a second ``cognito_session`` (as a
-    sibling subdomain could plant one) in one raw ``Cookie`` header."""
-    own = [f"{name}={value}" for name, value in browser.session_cookies().items()]
-    planted = "cognito_session=planted-by-someone-else"
-    header = "; ".join([planted, *own] if planted_first else [*own, planted])
+def sending(browser: Browser, cookies: list[tuple[str, str]]) -> FlaskClient:
+    """A client of the same app without a cookie jar that sends exactly ``cookies`` in one raw ``Cookie`` header."""
     client = browser.app.application.test_client(use_cookies=False)
-    client.environ_base["HTTP_COOKIE"] = header
+    client.environ_base["HTTP_COOKIE"] = "; ".join(f"{name}={value}" for name, value in cookies)
     return client
+
+
+def with_a_planted_session(browser: Browser, planted_first: bool) -> FlaskClient:
+    """The browser's session cookies plus a second ``cognito_session``, as a sibling subdomain could plant one."""
+    own = list(browser.session_cookies().items())
+    planted = [("cognito_session", "planted-by-someone-else")]
+    return sending(browser, planted + own if planted_first else own + planted)
 
 
 @pytest.mark.parametrize("planted_first", [True, False])
@@ -455,6 +458,39 @@ def test_a_callback_with_two_states_is_refused(browser: Browser) -> None:
     response = browser.get(f"{callback}&state={state}")
 
     assert response.status_code == 400
+
+
+def test_planted_cookies_cannot_slip_in_someone_elses_whole_session(
+    app_and_sign_in: tuple[Flask, FlaskSignIn], dev: Dev, browser: Browser
+) -> None:
+    browser.sign_in()  # alice
+    attacker = Browser(app_and_sign_in[0], dev)
+    attacker.sign_in("bob")
+    alice = list(browser.session_cookies().items())
+    bob = list(attacker.session_cookies().values())
+    attacker.close()
+    # Each of alice's chunks is planted a second time (both copies then count as empty), and bob's whole session
+    # follows as the next chunks: joined, the chunks would spell bob's session.
+    planted = [(name, "planted") for name, _ in alice]
+    planted += [(f"cognito_session.{len(alice) + index}", value) for index, value in enumerate(bob)]
+
+    response = sending(browser, planted + alice).get("/", base_url=APP, headers={"Accept": JSON})
+
+    assert response.get_json() == {"user": None}
+
+
+def test_logout_next_to_a_planted_session_cookie_still_revokes_the_refresh_token(
+    browser: Browser, clock: Clock
+) -> None:
+    browser.sign_in()
+    stolen = browser.session_cookies()  # copied before sign-out
+    with_a_planted_session(browser, planted_first=True).get("/auth/logout", base_url=APP)
+    browser.restore_session_cookies(stolen)
+    clock.advance(3600)
+
+    response = browser.get("/profile", accept=JSON)
+
+    assert response.status_code == 401
 
 
 def test_logout_revokes_the_refresh_token(browser: Browser, clock: Clock) -> None:

@@ -54,3 +54,36 @@ def test_query_parameters_that_come_once_keep_their_values() -> None:
 
 def test_a_query_parameter_that_comes_twice_is_present_with_an_empty_value() -> None:
     assert request(query=[("state", "s"), ("code", "c"), ("state", "s")]).query == {"state": "", "code": "c"}
+
+
+def test_cookies_that_came_twice_keep_all_their_values_apart() -> None:
+    assert request(cookie_headers=["s=1; t=x; s=2"]).repeated_cookies == {"s": ("1", "2")}
+
+
+def test_without_repeated_cookies_there_is_one_reading() -> None:
+    readings = list(request(cookie_headers=["a=1; b=2"]).cookie_readings())
+
+    assert readings == [{"a": "1", "b": "2"}]
+
+
+def test_a_repeated_cookie_is_read_once_with_each_of_its_values() -> None:
+    readings = list(request(cookie_headers=["s=mine; other=x; s=planted"]).cookie_readings())
+
+    assert readings == [{"s": "mine", "other": "x"}, {"s": "planted", "other": "x"}]
+
+
+def test_two_repeated_cookies_are_read_in_every_combination() -> None:
+    readings = list(request(cookie_headers=["s=1; s.1=a; s=2; s.1=b"]).cookie_readings())
+
+    assert sorted((reading["s"], reading["s.1"]) for reading in readings) == [
+        ("1", "a"),
+        ("1", "b"),
+        ("2", "a"),
+        ("2", "b"),
+    ]
+
+
+def test_cookie_readings_stop_at_the_limit() -> None:
+    many = "; ".join(f"c{index}=x; c{index}=y" for index in range(10))  # 1024 combinations
+
+    assert len(list(request(cookie_headers=[many]).cookie_readings(limit=16))) == 16

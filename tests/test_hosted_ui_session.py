@@ -401,6 +401,17 @@ def test_missing_first_chunk_means_not_signed_in(sessions: Sessions) -> None:
     assert sessions.load(browser.cookies) is None
 
 
+def test_an_empty_first_chunk_before_a_whole_session_means_not_signed_in(sessions: Sessions) -> None:
+    # The seal does not bind a chunk's name: "" + a complete seal planted as chunk 1 would otherwise open.
+    theirs = signed_in(sessions, {"sub": "someone-else"})
+    assert sessions.load({"cognito_session": "", "cognito_session.1": theirs.cookies["cognito_session"]}) is None
+
+
+def test_an_empty_later_chunk_means_not_signed_in(sessions: Sessions) -> None:
+    browser = signed_in(sessions, {"sub": "alice"})
+    assert sessions.load({**browser.cookies, "cognito_session.1": ""}) is None
+
+
 def test_extra_chunk_means_not_signed_in(sessions: Sessions) -> None:
     browser = signed_in(sessions, realistic_tokens())
     browser.cookies["cognito_session.2"] = browser.cookies["cognito_session.1"][:100]

@@ -422,11 +422,19 @@ async def test_logout_clears_the_session(browser: Browser) -> None:
     assert (await browser.app.get("/", headers=JSON)).json() == {"user": None}
 
 
+def cookie_header(cookies: list[tuple[str, str]]) -> str:
+    return "; ".join(f"{name}={value}" for name, value in cookies)
+
+
+def held(browser: Browser) -> list[tuple[str, str]]:
+    """The app cookies the browser holds, as name-value pairs."""
+    return [(cookie.name, cookie.value or "") for cookie in browser.app.cookies.jar]
+
+
 def cookie_header_with_a_planted_session(browser: Browser, planted_first: bool) -> str:
     """The browser's own cookies plus a second ``cognito_session`` (as a sibling subdomain could plant one)."""
-    own = [f"{cookie.name}={cookie.value}" for cookie in browser.app.cookies.jar]
-    planted = "cognito_session=planted-by-someone-else"
-    return "; ".join([planted, *own] if planted_first else [*own, planted])
+    planted = [("cognito_session", "planted-by-someone-else")]
+    return cookie_header(planted + held(browser) if planted_first else held(browser) + planted)
 
 
 @pytest.mark.parametrize("planted_first", [True, False])
@@ -455,6 +463,57 @@ async def test_a_callback_with_two_states_is_refused(browser: Browser) -> None:
     response = await browser.app.get(f"{callback}&state={state}")
 
     assert response.status_code == 400
+
+
+async def test_planted_cookies_cannot_slip_in_someone_elses_whole_session(
+    app_and_sign_in: tuple[Starlette, StarletteSignIn], dev: Dev, browser: Browser
+) -> None:
+    await browser.sign_in()  # alice
+    attacker = Browser(app_and_sign_in[0], dev)
+    await attacker.sign_in("bob")
+    alice = held(browser)
+    bob = [value for name, value in held(attacker) if name.startswith("cognito_session")]
+    await attacker.aclose()
+    # Each of alice's chunks is planted a second time (both copies then count as empty), and bob's whole session
+    # follows as the next chunks: joined, the chunks would spell bob's session.
+    own = [name for name, _ in alice if name.startswith("cognito_session")]
+    planted = [(name, "planted") for name in own]
+    planted += [(f"cognito_session.{len(own) + index}", value) for index, value in enumerate(bob)]
+
+    response = await browser.app.get("/", headers={**JSON, "Cookie": cookie_header(planted + alice)})
+
+    assert response.json() == {"user": None}
+
+
+async def test_logout_next_to_a_planted_session_cookie_still_revokes_the_refresh_token(
+    browser: Browser, clock: Clock
+) -> None:
+    await browser.sign_in()
+    stolen = held(browser)  # copied before sign-out
+    planted = cookie_header_with_a_planted_session(browser, planted_first=True)
+    await browser.app.get("/auth/logout", headers={"Cookie": planted})
+    clock.advance(3600)
+
+    response = await browser.app.get("/profile", headers={**JSON, "Cookie": cookie_header(stolen)})
+
+    assert response.status_code == 401
+
+
+async def test_logout_next_to_a_planted_session_cookie_still_ends_a_server_side_session(dev: Dev, clock: Clock) -> None:
+    app, sign_in = build_app(dev, clock, store=MemorySessionStore(clock=clock), revoke_on_logout=False)
+    tab = Browser(app, dev)
+    try:
+        await tab.sign_in()
+        stolen = held(tab)
+        planted = cookie_header_with_a_planted_session(tab, planted_first=False)
+        await tab.app.get("/auth/logout", headers={"Cookie": planted})
+
+        response = await tab.app.get("/profile", headers={**JSON, "Cookie": cookie_header(stolen)})
+    finally:
+        await tab.aclose()
+        await sign_in.aclose()
+
+    assert response.status_code == 401
 
 
 async def test_logout_revokes_the_refresh_token(browser: Browser, clock: Clock) -> None:

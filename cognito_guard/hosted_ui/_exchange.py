@@ -4,6 +4,7 @@ signed-in user; and the small pages and checks they share (``next`` paths, OAuth
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -37,7 +38,8 @@ def safe_next_path(value: str | None, default: str = "/") -> str:
 
 
 def _cookie_pairs(headers: Iterable[str]) -> Iterator[tuple[str, str]]:
-    """The name-value pairs of ``Cookie`` request headers (HTTP/2 may split one into several)."""
+    """The name-value pairs of ``Cookie`` request headers (HTTP/2 may split one into several). Values are taken as
+    sent, quotes included: the sign-in's own cookies are base64url and never quoted."""
     for header in headers:
         for item in header.split(";"):
             name, equals, value = item.partition("=")
@@ -54,6 +56,14 @@ def _unambiguous(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return values
 
 
+def _repeated(pairs: Iterable[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    """Every value of each name that comes more than once."""
+    values: dict[str, list[str]] = {}
+    for name, value in pairs:
+        values.setdefault(name, []).append(value)
+    return {name: tuple(each) for name, each in values.items() if len(each) > 1}
+
+
 @dataclass(frozen=True)
 class WebRequest:
     """What the sign-in needs from a request: its full URL, path with query, query parameters, cookies and Accept."""
@@ -63,6 +73,7 @@ class WebRequest:
     query: Mapping[str, str]
     cookies: Mapping[str, str]
     accept: str = ""
+    repeated_cookies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_raw(
@@ -80,15 +91,29 @@ class WebRequest:
         the last value, Flask the first). Two session cookies mean one was planted, for instance by a sibling
         subdomain with a longer ``Path`` so that browsers send it first; two ``state`` or ``code`` parameters mean a
         forged callback. Neither is guessed at: the request counts as signed out, or its callback as incomplete,
-        while the name stays present so that signing out still clears that cookie.
+        while the name stays present so that signing out still clears that cookie (and ends the genuine session:
+        see :meth:`cookie_readings`).
         """
+        cookies = list(_cookie_pairs(cookie_headers))
         return cls(
             url=url,
             path_with_query=path_with_query,
             query=_unambiguous(query),
-            cookies=_unambiguous(_cookie_pairs(cookie_headers)),
+            cookies=_unambiguous(cookies),
             accept=accept,
+            repeated_cookies=_repeated(cookies),
         )
+
+    def cookie_readings(self, limit: int = 16) -> Iterator[Mapping[str, str]]:
+        """:attr:`cookies`, or with cookies that came twice, each way of choosing one value for each (at most
+        ``limit``). Only for ending sessions: signing out tries every reading, so a planted cookie next to the
+        genuine one cannot keep the genuine session alive."""
+        if not self.repeated_cookies:
+            yield self.cookies
+            return
+        names = list(self.repeated_cookies)
+        for choice in itertools.islice(itertools.product(*self.repeated_cookies.values()), limit):
+            yield {**self.cookies, **dict(zip(names, choice, strict=True))}
 
     @property
     def wants_html(self) -> bool:

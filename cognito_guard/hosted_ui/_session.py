@@ -167,22 +167,32 @@ class Sessions:
         surplus = [name for name in self._chunk_names[len(chunks) :] if name in request_cookies]
         return headers + [self._cookie(name, "", 0, secure) for name in surplus]
 
-    def clear(self, *, request_cookies: Mapping[str, str], request_url: str) -> list[str]:
-        """Deletion headers for every cookie of this session the request carried; with a store also drop its entry."""
+    def forget(self, request_cookies: Mapping[str, str]) -> None:
+        """With a store, drop the entry these cookies point at (without a store, cookies are all there is)."""
         if self._store is not None:
             session_id = self._request_session_id(request_cookies)
             if session_id is not None:
                 self._store.delete(_SESSION_KEY + session_id)
+
+    def clear(self, *, request_cookies: Mapping[str, str], request_url: str) -> list[str]:
+        """Deletion headers for every cookie of this session the request carried; with a store also drop its entry."""
+        self.forget(request_cookies)
         secure = _is_secure(self._settings.secure, self._settings.name, request_url)
         return [self._cookie(name, "", 0, secure) for name in self._chunk_names if name in request_cookies]
 
     def _read(self, request_cookies: Mapping[str, str]) -> str | None:
-        """The joined contiguous run of chunks (the seal's authentication catches anything wrong with it)."""
+        """The joined contiguous run of chunks (the seal's authentication catches anything wrong with it).
+
+        An empty chunk voids the session: we never write one, and since the seal does not bind chunk names, skipping
+        it would let ``name=""`` plus a whole session planted as ``name.1`` open (an empty value is also what
+        :meth:`WebRequest.from_raw` gives a cookie that came twice)."""
         parts = []
         for name in self._chunk_names:
             value = request_cookies.get(name)
             if not isinstance(value, str):
                 break
+            if not value:
+                return None
             parts.append(value)
         return "".join(parts) if parts else None
 

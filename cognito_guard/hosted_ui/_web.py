@@ -226,20 +226,22 @@ class WebSignIn:
     # --- /logout --------------------------------------------------------------------------------------------------
 
     def _logout_response(self, request: WebRequest) -> WebResponse:
+        for reading in request.cookie_readings():
+            self.sessions.forget(reading)
         cookies = self.sessions.clear(request_cookies=request.cookies, request_url=request.url)
         location = self.client.logout_url() if self.client.logout_uri else self.after_logout
         return WebResponse(302, location=location, set_cookies=cookies)
 
-    def _refresh_token_to_revoke(self, request: WebRequest) -> str | None:
+    def _refresh_tokens_to_revoke(self, request: WebRequest) -> list[str]:
+        """The refresh token of every session the request's cookies open (one, unless a cookie came twice)."""
         if not self.revoke_on_logout:
-            return None
-        tokens = self._tokens(self.sessions.load(request.cookies))
-        return tokens.refresh_token if tokens else None
+            return []
+        found = (self._tokens(self.sessions.load(reading)) for reading in request.cookie_readings())
+        return list(dict.fromkeys(tokens.refresh_token for tokens in found if tokens and tokens.refresh_token))
 
     async def logout_async(self, request: WebRequest) -> WebResponse:
         """Sign out: revoke the refresh token (best effort), clear the session, go to Cognito's ``/logout``."""
-        refresh_token = self._refresh_token_to_revoke(request)
-        if refresh_token:
+        for refresh_token in self._refresh_tokens_to_revoke(request):
             # Signing out locally must not depend on Cognito answering; an unrevoked token still expires on its own.
             with contextlib.suppress(SignInError, HostedUIUnavailableError):
                 await self.client.revoke(refresh_token)
@@ -247,8 +249,7 @@ class WebSignIn:
 
     def logout_sync(self, request: WebRequest) -> WebResponse:
         """:meth:`logout_async` for sync frameworks."""
-        refresh_token = self._refresh_token_to_revoke(request)
-        if refresh_token:
+        for refresh_token in self._refresh_tokens_to_revoke(request):
             with contextlib.suppress(SignInError, HostedUIUnavailableError):  # as in logout_async
                 self.client.revoke_sync(refresh_token)
         return self._logout_response(request)
