@@ -139,14 +139,30 @@ def _dev_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev_options(*, defaults: bool) -> argparse.ArgumentParser:
+    """The options ``dev`` and ``dev token`` share. On ``token`` they default to nothing at all, so that an option
+    given before ``token`` (``dev --keys K token``) is not overwritten by the subcommand's default."""
+
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--host", default=default("127.0.0.1"), help="address to listen on (default: loopback only)")
+    options.add_argument("--port", type=int, default=default(9229), help="port (default 9229)")
+    options.add_argument(
+        "--config", default=default(None), help="pool configuration, .toml or .json (default: the built-in pool)"
+    )
+    options.add_argument(
+        "--keys", default=default(None), help="directory to load the signing keys from, or to save new ones to"
+    )
+    return options
+
+
 def _add_dev(commands: Any) -> None:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    common.add_argument("--port", type=int, default=9229, help="port (default 9229)")
-    common.add_argument("--config", help="pool configuration, .toml or .json (default: the built-in pool)")
-    common.add_argument("--keys", help="directory to load the signing keys from, or to save new ones to")
     dev = commands.add_parser(
-        "dev", parents=[common], help="run a local Cognito stand-in (user pool + hosted UI) for development"
+        "dev",
+        parents=[_dev_options(defaults=True)],
+        help="run a local Cognito stand-in (user pool + hosted UI) for development",
     )
     dev.add_argument(
         "--app-url",
@@ -158,7 +174,9 @@ def _add_dev(commands: Any) -> None:
     dev.set_defaults(run=_dev)
     dev_commands = dev.add_subparsers(dest="dev_command")
     token = dev_commands.add_parser(
-        "token", parents=[common], help="print a fresh token of the stand-in (same --keys/--host/--port as it)"
+        "token",
+        parents=[_dev_options(defaults=False)],
+        help="print a fresh token of the stand-in (same --keys/--host/--port as it)",
     )
     token.add_argument("--user", help="a configured user: an access token as after a hosted-UI sign-in")
     token.add_argument("--client", help="a confidential client: a client-credentials access token")

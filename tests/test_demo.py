@@ -109,12 +109,12 @@ def test_demo_web_app_sends_browsers_to_the_stand_ins_sign_in_page(demo: Demo) -
 
 
 def test_demo_stand_in_accepts_sign_ins_for_the_web_app_on_its_own_port(demo: Demo) -> None:
+    assert demo.web_port != 8000  # the built-in pool's default: the demo must have told the stand-in its port
     demo.wait_for(READY)
     login = httpx.get(f"http://localhost:{demo.web_port}/auth/login", timeout=10)
 
     sign_in_page = httpx.get(login.headers["location"], timeout=10)
 
-    assert demo.web_port != 8000
     assert sign_in_page.status_code == 200
     assert 'name="password"' in sign_in_page.text
 

@@ -63,3 +63,17 @@ def test_dev_app_url_with_a_config_file_exits_2(tmp_path: Path, capsys: pytest.C
 def test_dev_unusable_app_url_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dev", "--app-url", "http://localhost:5000/app"]) == 2
     assert "configuration_error: app URL" in capsys.readouterr().err
+
+
+def test_dev_options_given_before_token_are_kept(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dev", "--keys", str(tmp_path / "keys"), "token", "--user", "alice"]) == 0
+
+    token = capsys.readouterr().out.strip()
+    assert verifier(tmp_path / "keys", "local-client").verify_sync(token).username == "alice"
+
+
+def test_dev_options_given_after_token_win(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dev", "--port", "1", "token", "--port", "9229", "--keys", str(tmp_path / "k"), "--user", "bob"]) == 0
+
+    token = capsys.readouterr().out.strip()
+    assert verifier(tmp_path / "k", "local-client").verify_sync(token).username == "bob"

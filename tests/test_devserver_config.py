@@ -78,11 +78,21 @@ def test_default_public_client_takes_sign_ins_for_the_app_urls_given() -> None:
         ["http://localhost:0"],
         ["http://localhost:99999"],
         ["http://app.example.test:5000"],
+        ["http://localhost:5000?"],
+        ["http://localhost:5000#"],
+        ["http://localhost:5000\t"],
+        [" http://localhost:5000"],
     ],
 )
 def test_unusable_app_urls_raise_configuration_error(app_urls: Any) -> None:
     with pytest.raises(ConfigurationError):
         default_config(app_urls)
+
+
+def test_app_url_scheme_and_host_are_written_in_lower_case() -> None:
+    client = default_config(["HTTP://LOCALHOST:5000", "http://[::1]:5000"]).clients["local-client"]
+
+    assert client.callback_urls == ("http://localhost:5000/auth/callback", "http://[::1]:5000/auth/callback")
 
 
 def test_default_m2m_client_is_confidential_with_client_credentials() -> None:

@@ -192,7 +192,7 @@ def default_config(app_urls: Sequence[str] = DEFAULT_APP_URLS) -> PoolConfig:
 
 
 def _app_url(url: str) -> str:
-    """``url`` without a trailing slash, if it is ``http(s)://host[:port]`` (the adapters add their own paths)."""
+    """``scheme://host[:port]`` of ``url`` if it is just that (a trailing slash allowed): the adapters add the paths."""
     try:
         parts = urlsplit(url)
         usable = (
@@ -200,15 +200,14 @@ def _app_url(url: str) -> str:
             and bool(parts.hostname)
             and parts.port != 0  # .port raises ValueError when it is not a number in range
             and parts.path in ("", "/")
-            and not parts.query
-            and not parts.fragment
-            and parts.username is None
+            and not any(character.isspace() or character in "?#@" for character in url)
         )
     except (ValueError, TypeError, AttributeError):
         usable = False
     if not usable:
         raise ConfigurationError(f"app URL {url!r} must look like http://localhost:5000 (scheme, host and port only)")
-    return url.rstrip("/")
+    host = f"[{parts.hostname}]" if ":" in str(parts.hostname) else parts.hostname  # IPv6 keeps its brackets
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port is not None else "")
 
 
 def load_config(path: str | Path) -> PoolConfig:
