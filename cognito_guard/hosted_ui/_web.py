@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import quote, urlsplit
 
 from ..claims import Claims
@@ -52,6 +52,17 @@ logger = logging.getLogger("cognito_guard.hosted_ui")
 _REFRESH_REUSE_SECONDS = 30.0
 # A failed refresh (Cognito down, token revoked) answers the requests queued behind it too, instead of each retrying.
 _FAILURE_REUSE_SECONDS = 5.0
+# A signed-out session is remembered for longer than any refresh can take (the client's timeout is at most 300 s): a
+# refresh still under way when the user signs out must not hand out its tokens, nor may the reuse window above.
+_SIGNED_OUT_SECONDS = 600.0
+
+
+class _SignedOut:
+    """The marker a sign-out leaves where a refresh's outcome is kept."""
+
+
+_SIGNED_OUT = _SignedOut()
+_Outcome: TypeAlias = "tuple[TokenSet, Claims | None] | CognitoGuardError | _SignedOut"
 
 
 class WebSignIn:
@@ -86,7 +97,7 @@ class WebSignIn:
         self._async_locks: dict[Any, list[Any]] = {}
         self._sync_locks: dict[Any, list[Any]] = {}
         self._locks_guard = threading.Lock()
-        self._refreshed: dict[str, tuple[float, tuple[TokenSet, Claims | None] | CognitoGuardError]] = {}
+        self._refreshed: dict[str, tuple[float, _Outcome]] = {}
 
     @classmethod
     def build(
@@ -225,23 +236,30 @@ class WebSignIn:
 
     # --- /logout --------------------------------------------------------------------------------------------------
 
-    def _logout_response(self, request: WebRequest) -> WebResponse:
+    def _end_sessions(self, request: WebRequest) -> list[str]:
+        """Forget every session the request's cookies open (one, unless a cookie came twice): its stored entry, and
+        any refresh of it under way or just done (see ``_SIGNED_OUT_SECONDS``). Returns the refresh tokens to
+        revoke."""
+        refresh_tokens = []
         for reading in request.cookie_readings():
+            tokens = self._tokens(self.sessions.load(reading))
             self.sessions.forget(reading)
+            if tokens is not None and tokens.refresh_token:
+                refresh_tokens.append(tokens.refresh_token)
+        ended_until = self._clock() + _SIGNED_OUT_SECONDS
+        with self._locks_guard:
+            for refresh_token in refresh_tokens:
+                self._refreshed[self._key(refresh_token)] = (ended_until, _SIGNED_OUT)
+        return list(dict.fromkeys(refresh_tokens)) if self.revoke_on_logout else []
+
+    def _logout_response(self, request: WebRequest) -> WebResponse:
         cookies = self.sessions.clear(request_cookies=request.cookies, request_url=request.url)
         location = self.client.logout_url() if self.client.logout_uri else self.after_logout
         return WebResponse(302, location=location, set_cookies=cookies)
 
-    def _refresh_tokens_to_revoke(self, request: WebRequest) -> list[str]:
-        """The refresh token of every session the request's cookies open (one, unless a cookie came twice)."""
-        if not self.revoke_on_logout:
-            return []
-        found = (self._tokens(self.sessions.load(reading)) for reading in request.cookie_readings())
-        return list(dict.fromkeys(tokens.refresh_token for tokens in found if tokens and tokens.refresh_token))
-
     async def logout_async(self, request: WebRequest) -> WebResponse:
         """Sign out: revoke the refresh token (best effort), clear the session, go to Cognito's ``/logout``."""
-        for refresh_token in self._refresh_tokens_to_revoke(request):
+        for refresh_token in self._end_sessions(request):
             # Signing out locally must not depend on Cognito answering; an unrevoked token still expires on its own.
             with contextlib.suppress(SignInError, HostedUIUnavailableError):
                 await self.client.revoke(refresh_token)
@@ -249,7 +267,7 @@ class WebSignIn:
 
     def logout_sync(self, request: WebRequest) -> WebResponse:
         """:meth:`logout_async` for sync frameworks."""
-        for refresh_token in self._refresh_tokens_to_revoke(request):
+        for refresh_token in self._end_sessions(request):
             with contextlib.suppress(SignInError, HostedUIUnavailableError):  # as in logout_async
                 self.client.revoke_sync(refresh_token)
         return self._logout_response(request)
@@ -266,8 +284,7 @@ class WebSignIn:
             return None
         return tokens if tokens.id_token else None
 
-    def _save(self, request: WebRequest, tokens: TokenSet) -> list[str]:
-        data = self.sessions.load(request.cookies) or {}
+    def _save(self, request: WebRequest, data: Mapping[str, Any], tokens: TokenSet) -> list[str]:
         try:
             return self.sessions.save(
                 {**data, "tokens": tokens.to_dict()}, request_cookies=request.cookies, request_url=request.url
@@ -298,21 +315,30 @@ class WebSignIn:
             found = self._refreshed.get(key)
         if found is None or found[0] <= self._clock():
             return None
-        if isinstance(found[1], CognitoGuardError):
-            raise found[1]
-        return found[1]
+        return self._outcome(found[1])
 
     def _remember(
         self, key: str, outcome: tuple[TokenSet, Claims | None] | CognitoGuardError
     ) -> tuple[TokenSet, Claims | None]:
-        """Keep a refresh's outcome for the requests queued behind it (failures briefly); return it or raise it."""
+        """Keep a refresh's outcome for the requests queued behind it (failures briefly); return it or raise it.
+
+        If the session was signed out while the refresh was under way, the sign-out stands: the tokens are dropped."""
         now = self._clock()
         failed = isinstance(outcome, CognitoGuardError)
         # Flask threads refreshing different sessions get here at once: the shared dict is changed under a lock.
         with self._locks_guard:
             for stale in [name for name, entry in self._refreshed.items() if entry[0] <= now]:
                 del self._refreshed[stale]
+            found = self._refreshed.get(key)
+            if found is not None and found[1] is _SIGNED_OUT:
+                return self._outcome(_SIGNED_OUT)
             self._refreshed[key] = (now + (_FAILURE_REUSE_SECONDS if failed else _REFRESH_REUSE_SECONDS), outcome)
+        return self._outcome(outcome)
+
+    @staticmethod
+    def _outcome(outcome: _Outcome) -> tuple[TokenSet, Claims | None]:
+        if isinstance(outcome, _SignedOut):
+            raise SignInError("this session was signed out")
         if isinstance(outcome, CognitoGuardError):
             raise outcome
         return outcome
@@ -403,9 +429,12 @@ class WebSignIn:
             return error
 
     def _after_refresh(self, request: WebRequest, tokens: TokenSet, claims: Claims | None) -> _Check:
-        if claims is None:  # no ID token in the answer: a session needs one
+        data = self.sessions.load(request.cookies)
+        # No ID token in the answer (a session needs one), or the stored session is gone: signed out meanwhile,
+        # perhaps by another worker sharing the store.
+        if claims is None or data is None:
             return self._signed_out(request)
-        return _Check(SignedInUser(claims, tokens), self._save(request, tokens))
+        return _Check(SignedInUser(claims, tokens), self._save(request, data, tokens))
 
     # --- refusing a request ---------------------------------------------------------------------------------------
 

@@ -1,0 +1,144 @@
+"""Signing out while a refresh is under way, or just after one: the sign-out stands.
+
+Framework-neutral (WebSignIn), against the local Cognito stand-in on 127.0.0.1. A refresh is held at a gate so that
+the sign-out can happen while it waits for Cognito."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import Clock
+from devserver_support import Dev, running
+from signin_support import APP, hosted_ui_client
+
+from cognito_guard.claims import Claims
+from cognito_guard.hosted_ui import HostedUIClient, MemorySessionStore, TokenSet, WebRequest
+from cognito_guard.hosted_ui._web import WebSignIn
+from cognito_guard.testing import SigningKeyPair
+
+SECRET = "test-secret-key-0123456789abcdef"
+
+
+@pytest.fixture
+def dev(clock: Clock, session_keys: tuple[SigningKeyPair, SigningKeyPair]) -> Iterator[Dev]:
+    with running(clock, session_keys) as stand_in:
+        yield stand_in
+
+
+class GatedClient(HostedUIClient):
+    """A HostedUIClient whose refreshes wait at a gate (Cognito being slow) and count the refreshes asked for."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.started = asyncio.Event()
+        self.gate = asyncio.Event()
+        self.refreshes = 0
+
+    async def refresh(self, refresh_token: str) -> tuple[TokenSet, Claims | None]:
+        self.refreshes += 1
+        self.started.set()
+        await self.gate.wait()
+        return await super().refresh(refresh_token)
+
+
+def gated_client(dev: Dev, clock: Clock) -> GatedClient:
+    plain = hosted_ui_client(dev, clock)
+    return GatedClient(
+        domain=dev.base_url,
+        user_pool_id="us-east-1_LocalDev",
+        issuer=dev.issuer,
+        client_id=plain.client_id,
+        redirect_uri=plain.redirect_uri,
+        clock=clock,
+    )
+
+
+def expired_session(web: WebSignIn, dev: Dev, clock: Clock) -> WebRequest:
+    """A browser request carrying alice's session whose tokens are due for a refresh."""
+    answer = dev.pool.sign_in("alice", base_url=dev.base_url, client_id="local-client")
+    tokens = TokenSet(answer.access_token, answer.id_token, answer.refresh_token, clock() - 1)
+    set_cookies = web.sessions.save({"tokens": tokens.to_dict()}, request_cookies={}, request_url=APP, renew=True)
+    pairs = [header.split(";")[0] for header in set_cookies]
+    return WebRequest.from_raw(url=f"{APP}/", path_with_query="/", query=[], cookie_headers=["; ".join(pairs)])
+
+
+def sets_a_session(set_cookies: list[str]) -> bool:
+    return any(header.startswith("cognito_session=") and "Max-Age=0" not in header for header in set_cookies)
+
+
+@pytest.mark.parametrize("store", [False, True], ids=["cookie sessions", "store sessions"])
+async def test_a_refresh_under_way_at_sign_out_does_not_sign_the_user_back_in(
+    dev: Dev, clock: Clock, store: bool
+) -> None:
+    # Without revocation (switched off here, or Cognito unreachable at sign-out) the refresh itself succeeds.
+    client = gated_client(dev, clock)
+    sessions = MemorySessionStore(clock=clock) if store else None
+    web = WebSignIn.build(client, secret_key=SECRET, store=sessions, revoke_on_logout=False, clock=clock)
+    request = expired_session(web, dev, clock)
+    check = asyncio.create_task(web.check_async(request))
+    await client.started.wait()
+
+    await web.logout_async(request)
+    client.gate.set()
+    result = await check
+
+    assert result.user is None
+    assert not sets_a_session(result.set_cookies)
+    if store:
+        assert web.sessions.load(request.cookies) is None
+    await client.aclose()
+
+
+async def test_after_sign_out_a_copy_of_the_old_cookie_does_not_get_the_refreshed_tokens(
+    dev: Dev, clock: Clock
+) -> None:
+    client = gated_client(dev, clock)
+    client.gate.set()
+    web = WebSignIn.build(client, secret_key=SECRET, clock=clock)
+    old = expired_session(web, dev, clock)
+    refreshed = await web.check_async(old)  # the user's request refreshes the session
+    new_cookie = "; ".join(header.split(";")[0] for header in refreshed.set_cookies)
+    new = WebRequest.from_raw(url=f"{APP}/", path_with_query="/", query=[], cookie_headers=[new_cookie])
+    await web.logout_async(new)
+    clock.advance(5)  # well inside the 30 s in which a refresh's result is shared
+
+    replayed = await web.check_async(old)  # someone copied the cookie from before the refresh
+
+    assert refreshed.user is not None
+    assert replayed.user is None
+    assert not sets_a_session(replayed.set_cookies)
+    await client.aclose()
+
+
+async def test_a_refresh_shared_within_the_window_still_works_without_a_sign_out(dev: Dev, clock: Clock) -> None:
+    client = gated_client(dev, clock)
+    client.gate.set()
+    web = WebSignIn.build(client, secret_key=SECRET, clock=clock)
+    old = expired_session(web, dev, clock)
+    await web.check_async(old)
+    clock.advance(5)
+
+    again = await web.check_async(old)  # a request that left before the new cookie arrived
+
+    assert again.user is not None
+    assert client.refreshes == 1
+    await client.aclose()
+
+
+def test_sync_after_sign_out_a_copy_of_the_old_cookie_does_not_get_the_refreshed_tokens(dev: Dev, clock: Clock) -> None:
+    client = hosted_ui_client(dev, clock)
+    web = WebSignIn.build(client, secret_key=SECRET, clock=clock)
+    old = expired_session(web, dev, clock)
+    refreshed = web.check_sync(old)
+    new_cookie = "; ".join(header.split(";")[0] for header in refreshed.set_cookies)
+    web.logout_sync(WebRequest.from_raw(url=f"{APP}/", path_with_query="/", query=[], cookie_headers=[new_cookie]))
+    clock.advance(5)
+
+    replayed = web.check_sync(old)
+
+    assert refreshed.user is not None
+    assert replayed.user is None
+    client.close()
