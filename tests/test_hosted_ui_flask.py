@@ -244,6 +244,22 @@ def test_an_async_predicate_is_refused_when_decorating_a_view(sign_in: FlaskSign
 # -- the callback ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("path", ["/profile", "/auth/login"])
+def test_a_query_that_is_not_utf8_is_read_not_refused_with_a_500(browser: Browser, path: str) -> None:
+    # WSGI hands the query over as latin-1 text: "\xff" is the byte 0xff, which is not UTF-8.
+    response = browser.app.get(
+        path, base_url=APP, headers={"Accept": HTML}, environ_overrides={"QUERY_STRING": "next=\xff"}
+    )
+
+    assert response.status_code == 302
+
+
+def test_a_callback_with_a_query_that_is_not_utf8_gets_400(browser: Browser) -> None:
+    response = browser.app.get("/auth/callback", base_url=APP, environ_overrides={"QUERY_STRING": "state=\xff&code=x"})
+
+    assert response.status_code == 400
+
+
 def test_next_must_be_a_local_path(browser: Browser) -> None:
     callback = browser.sign_in(path="/auth/login?next=https://evil.example/")
 

@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from cognito_guard.hosted_ui import WebRequest
 
 
-def request(query: Iterable[tuple[str, str]] = (), cookie_headers: Iterable[str] = ()) -> WebRequest:
+def request(query: bytes = b"", cookie_headers: Iterable[str] = ()) -> WebRequest:
     return WebRequest.from_raw(
         url="http://localhost:8000/auth/callback",
-        path_with_query="/auth/callback",
-        query=query,
+        path="/auth/callback",
+        query_string=query,
         cookie_headers=cookie_headers,
     )
 
@@ -49,11 +49,23 @@ def test_a_cookie_sent_three_times_stays_empty() -> None:
 
 
 def test_query_parameters_that_come_once_keep_their_values() -> None:
-    assert request(query=[("code", "c"), ("state", "s")]).query == {"code": "c", "state": "s"}
+    assert request(query=b"code=c&state=s").query == {"code": "c", "state": "s"}
+
+
+def test_query_parameters_are_percent_decoded() -> None:
+    assert request(query=b"next=%2Fprofile%3Ftab%3D1&empty=").query == {"next": "/profile?tab=1", "empty": ""}
 
 
 def test_a_query_parameter_that_comes_twice_is_present_with_an_empty_value() -> None:
-    assert request(query=[("state", "s"), ("code", "c"), ("state", "s")]).query == {"state": "", "code": "c"}
+    assert request(query=b"state=s&code=c&state=s").query == {"state": "", "code": "c"}
+
+
+def test_query_bytes_that_are_not_utf8_become_replacement_characters() -> None:
+    assert request(query=b"next=\xff&%ff=1").query == {"next": "\ufffd", "\ufffd": "1"}
+
+
+def test_the_path_with_query_keeps_the_query_as_sent() -> None:
+    assert request(query=b"tab=1&x=%20").path_with_query == "/auth/callback?tab=1&x=%20"
 
 
 def test_cookies_that_came_twice_keep_all_their_values_apart() -> None:

@@ -62,7 +62,7 @@ def expired_session(web: WebSignIn, dev: Dev, clock: Clock) -> WebRequest:
     tokens = TokenSet(answer.access_token, answer.id_token, answer.refresh_token, clock() - 1)
     set_cookies = web.sessions.save({"tokens": tokens.to_dict()}, request_cookies={}, request_url=APP, renew=True)
     pairs = [header.split(";")[0] for header in set_cookies]
-    return WebRequest.from_raw(url=f"{APP}/", path_with_query="/", query=[], cookie_headers=["; ".join(pairs)])
+    return WebRequest.from_raw(url=f"{APP}/", path="/", query_string=b"", cookie_headers=["; ".join(pairs)])
 
 
 def sets_a_session(set_cookies: list[str]) -> bool:
@@ -101,7 +101,7 @@ async def test_after_sign_out_a_copy_of_the_old_cookie_does_not_get_the_refreshe
     old = expired_session(web, dev, clock)
     refreshed = await web.check_async(old)  # the user's request refreshes the session
     new_cookie = "; ".join(header.split(";")[0] for header in refreshed.set_cookies)
-    new = WebRequest.from_raw(url=f"{APP}/", path_with_query="/", query=[], cookie_headers=[new_cookie])
+    new = WebRequest.from_raw(url=f"{APP}/", path="/", query_string=b"", cookie_headers=[new_cookie])
     await web.logout_async(new)
     clock.advance(5)  # well inside the 30 s in which a refresh's result is shared
 
@@ -134,7 +134,7 @@ def test_sync_after_sign_out_a_copy_of_the_old_cookie_does_not_get_the_refreshed
     old = expired_session(web, dev, clock)
     refreshed = web.check_sync(old)
     new_cookie = "; ".join(header.split(";")[0] for header in refreshed.set_cookies)
-    web.logout_sync(WebRequest.from_raw(url=f"{APP}/", path_with_query="/", query=[], cookie_headers=[new_cookie]))
+    web.logout_sync(WebRequest.from_raw(url=f"{APP}/", path="/", query_string=b"", cookie_headers=[new_cookie]))
     clock.advance(5)
 
     replayed = web.check_sync(old)

@@ -120,6 +120,51 @@ async def test_a_browser_without_a_session_is_sent_to_sign_in_with_next(browser:
     assert response.headers["location"] == "/auth/login?next=%2Fprofile%3Ftab%3D1"
 
 
+async def raw_get(app: Starlette, path: str, query_string: bytes) -> Message:
+    """The response start of a GET sent straight to the ASGI app, with query bytes no HTTP client would send."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query_string,
+        "root_path": "",
+        "headers": [(b"host", b"localhost:8000"), (b"accept", b"text/html")],
+        "server": ("localhost", 8000),
+        "client": ("127.0.0.1", 50000),
+    }
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]
+
+
+@pytest.mark.parametrize("path", ["/profile", "/auth/login"])
+async def test_a_query_that_is_not_utf8_is_read_not_refused_with_a_500(
+    app_and_sign_in: tuple[Starlette, StarletteSignIn], path: str
+) -> None:
+    start = await raw_get(app_and_sign_in[0], path, b"next=\xff")
+
+    assert start["status"] == 302
+
+
+async def test_a_callback_with_a_query_that_is_not_utf8_gets_400(
+    app_and_sign_in: tuple[Starlette, StarletteSignIn],
+) -> None:
+    start = await raw_get(app_and_sign_in[0], "/auth/callback", b"state=\xff&code=x")
+
+    assert start["status"] == 400
+
+
 async def test_signing_in_lands_on_the_page_that_asked_for_it(browser: Browser) -> None:
     refused = await browser.app.get("/profile")
 

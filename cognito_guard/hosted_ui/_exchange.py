@@ -8,7 +8,7 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from ..claims import Claims
 from ..errors import HostedUIUnavailableError, KeysUnavailableError
@@ -80,25 +80,28 @@ class WebRequest:
         cls,
         *,
         url: str,
-        path_with_query: str,
-        query: Iterable[tuple[str, str]],
+        path: str,
+        query_string: bytes,
         cookie_headers: Iterable[str],
         accept: str = "",
     ) -> WebRequest:
-        """Build one from what every framework has: the query's name-value pairs and the raw ``Cookie`` headers.
+        """Build one from what every framework has: the URL without its query, the path, the raw query bytes and the
+        raw ``Cookie`` headers.
 
-        A name that comes twice gets the empty value, the same in every adapter (frameworks differ: Starlette keeps
-        the last value, Flask the first). Two session cookies mean one was planted, for instance by a sibling
-        subdomain with a longer ``Path`` so that browsers send it first; two ``state`` or ``code`` parameters mean a
-        forged callback. Neither is guessed at: the request counts as signed out, or its callback as incomplete,
-        while the name stays present so that signing out still clears that cookie (and ends the genuine session:
-        see :meth:`cookie_readings`).
+        The query is decoded here, the same in every adapter, and bytes that are not UTF-8 become U+FFFD instead of
+        an error (Starlette and Werkzeug raise on them: a 500). A name that comes twice gets the empty value
+        (frameworks differ: Starlette keeps the last value, Flask the first). Two session cookies mean one was
+        planted, for instance by a sibling subdomain with a longer ``Path`` so that browsers send it first; two
+        ``state`` or ``code`` parameters mean a forged callback. Neither is guessed at: the request counts as signed
+        out, or its callback as incomplete, while the name stays present so that signing out still clears that
+        cookie (and ends the genuine session: see :meth:`cookie_readings`).
         """
+        query = query_string.decode("utf-8", "replace")
         cookies = list(_cookie_pairs(cookie_headers))
         return cls(
             url=url,
-            path_with_query=path_with_query,
-            query=_unambiguous(query),
+            path_with_query=path + (f"?{query}" if query else ""),
+            query=_unambiguous(parse_qsl(query, keep_blank_values=True, errors="replace")),
             cookies=_unambiguous(cookies),
             accept=accept,
             repeated_cookies=_repeated(cookies),

@@ -32,11 +32,11 @@ R = TypeVar("R")
 
 
 def _web_request() -> WebRequest:
-    query = request.query_string.decode("latin-1")
+    # The query goes to WebRequest.from_raw as bytes: request.args raises on bytes that are not UTF-8.
     return WebRequest.from_raw(
-        url=request.url,
-        path_with_query=request.path + (f"?{query}" if query else ""),
-        query=request.args.items(multi=True),
+        url=request.base_url,
+        path=request.path,
+        query_string=request.query_string,
         cookie_headers=request.headers.getlist("Cookie"),
         accept=request.headers.get("Accept", ""),
     )

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
@@ -48,12 +49,13 @@ class SignInRefused(Exception):
 
 
 def web_request(conn: HTTPConnection) -> WebRequest:
-    """The framework-neutral view of a Starlette request."""
-    query = conn.url.query
+    """The framework-neutral view of a Starlette request (its query decoded by :meth:`WebRequest.from_raw`, not by
+    ``conn.url``, which raises on bytes that are not UTF-8)."""
+    url = URL(scope={**conn.scope, "query_string": b""})
     return WebRequest.from_raw(
-        url=str(conn.url),
-        path_with_query=conn.url.path + (f"?{query}" if query else ""),
-        query=conn.query_params.multi_items(),
+        url=str(url),
+        path=url.path,
+        query_string=conn.scope.get("query_string", b""),
         cookie_headers=conn.headers.getlist("cookie"),
         accept=conn.headers.get("accept", ""),
     )
