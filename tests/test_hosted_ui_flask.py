@@ -300,10 +300,10 @@ def test_a_callback_replayed_with_a_copy_of_the_sign_in_cookie_never_reaches_cog
         for header in login.headers.getlist("Set-Cookie")
         if header.startswith("cognito_signin_")
     ]
-    assert len(pending) == 1
+    assert len(pending) == 2  # the sign-in's cookie and the browser cookie it is tied to
     callback = browser.sign_in_at_cognito(login.headers["Location"])
     assert browser.get(callback).status_code == 302
-    for name, value in pending:  # the attacker brings the sign-in cookie back along with the callback URL
+    for name, value in pending:  # the attacker brings the sign-in cookies back along with the callback URL
         browser.app.set_cookie(name, value, domain="localhost", path="/auth")
 
     replay = browser.get(callback)

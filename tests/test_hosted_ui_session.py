@@ -7,6 +7,8 @@ does (Max-Age=0 deletes) and sending back name -> value.
 from __future__ import annotations
 
 import base64
+import hashlib
+import re
 import secrets
 import string
 from typing import Any
@@ -638,6 +640,14 @@ def stored_pending(sealer: Sealer, clock: Clock, store: MemorySessionStore) -> P
     return PendingSignIns(sealer, store=store, clock=clock)
 
 
+BROWSER_COOKIE = "__Host-cognito_signin_browser"  # on https; plain "cognito_signin_browser" on http://localhost
+
+
+def pending_cookies(browser: Browser) -> dict[str, str]:
+    """The browser's sign-in cookies (one per sign-in in progress), without the browser cookie they are tied to."""
+    return {name: value for name, value in browser.cookies.items() if re.fullmatch("cognito_signin_[0-9a-f]{16}", name)}
+
+
 def started(pending: PendingSignIns, browser: Browser, state: str, data: dict[str, Any]) -> None:
     browser.receive(pending.start(state, data, request_cookies=browser.cookies, request_url=HTTPS))
 
@@ -654,7 +664,7 @@ def test_sign_ins_started_in_two_tabs_both_finish(pending: PendingSignIns) -> No
     started(pending, browser, "state-tab-2", {"verifier": "v2"})
     assert finish(pending, browser, "state-tab-2") == {"verifier": "v2"}
     assert finish(pending, browser, "state-tab-1") == {"verifier": "v1"}
-    assert browser.cookies == {}
+    assert pending_cookies(browser) == {}
 
 
 def test_sign_ins_started_in_two_tabs_both_finish_with_a_store(stored_pending: PendingSignIns) -> None:
@@ -666,7 +676,7 @@ def test_sign_ins_started_in_two_tabs_both_finish_with_a_store(stored_pending: P
 
 
 def test_pending_sign_in_cookie_attributes(pending: PendingSignIns) -> None:
-    [header] = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=HTTPS)
+    header, _ = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=HTTPS)
     name, _, attributes = parse_set_cookie(header)
     assert name.startswith("cognito_signin_")
     assert len(name) == len("cognito_signin_") + 16
@@ -674,14 +684,56 @@ def test_pending_sign_in_cookie_attributes(pending: PendingSignIns) -> None:
 
 
 def test_pending_sign_in_cookie_has_no_secure_on_localhost(pending: PendingSignIns) -> None:
-    [header] = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=LOCAL)
+    header, _ = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=LOCAL)
     assert "Secure" not in parse_set_cookie(header)[2]
+
+
+def test_the_browser_cookie_is_host_prefixed_on_https_and_lasts_as_long_as_a_sign_in(pending: PendingSignIns) -> None:
+    _, header = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=HTTPS)
+    name, value, attributes = parse_set_cookie(header)
+    assert name == BROWSER_COOKIE
+    assert len(value) == 43
+    assert attributes == {"Path": "/", "Max-Age": "600", "HttpOnly": "", "SameSite": "Lax", "Secure": ""}
+
+
+def test_the_browser_cookie_on_localhost_has_no_prefix_and_no_secure(pending: PendingSignIns) -> None:
+    _, header = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=LOCAL)
+    name, _, attributes = parse_set_cookie(header)
+    assert name == "cognito_signin_browser"
+    assert "Secure" not in attributes
+
+
+def test_sign_ins_in_two_tabs_share_one_browser_cookie(pending: PendingSignIns) -> None:
+    browser = Browser()
+    started(pending, browser, "state-tab-1", {"v": 1})
+    first = browser.cookies[BROWSER_COOKIE]
+    started(pending, browser, "state-tab-2", {"v": 2})
+    assert browser.cookies[BROWSER_COOKIE] == first
+
+
+def test_a_sign_in_finishes_only_with_the_browser_cookie_it_was_started_with(pending: PendingSignIns) -> None:
+    browser = Browser()
+    started(pending, browser, "the-state", {"v": 1})
+    without = pending_cookies(browser)
+    other = {**browser.cookies, BROWSER_COOKIE: "A" * 43}
+    assert pending.finish("the-state", request_cookies=without, request_url=HTTPS)[0] is None
+    assert pending.finish("the-state", request_cookies=other, request_url=HTTPS)[0] is None
+    assert finish(pending, browser, "the-state") == {"v": 1}
+
+
+def test_a_sign_in_cookie_planted_from_another_browser_finishes_nothing(pending: PendingSignIns) -> None:
+    # Login CSRF: a sibling subdomain plants its own sign-in cookie, then sends the victim to its callback URL.
+    victim, attacker = Browser(), Browser()
+    started(pending, victim, "victims-own-sign-in", {"v": "victim"})
+    started(pending, attacker, "attackers-state", {"v": "attacker"})
+    victim.cookies.update(pending_cookies(attacker))
+    assert finish(pending, victim, "attackers-state") is None
 
 
 def test_finish_deletes_the_pending_cookie(pending: PendingSignIns) -> None:
     browser = Browser()
     started(pending, browser, "the-state", {"v": 1})
-    [cookie_name] = browser.cookies
+    [cookie_name] = pending_cookies(browser)
     _, headers = pending.finish("the-state", request_cookies=browser.cookies, request_url=HTTPS)
     assert deleted_names(headers) == {cookie_name}
 
@@ -705,7 +757,7 @@ def test_finish_is_single_use_with_a_store(stored_pending: PendingSignIns) -> No
 def test_with_a_store_the_data_stays_out_of_the_cookie(stored_pending: PendingSignIns, sealer: Sealer) -> None:
     browser = Browser()
     started(stored_pending, browser, "the-state", {"verifier": "secret-pkce-verifier"})
-    [value] = browser.cookies.values()
+    [value] = pending_cookies(browser).values()
     assert "verifier" not in str(sealer.unseal(value, purpose="pending-sign-in"))
 
 
@@ -745,9 +797,10 @@ def test_cookie_of_one_state_cannot_finish_another(pending: PendingSignIns) -> N
     victim, attacker = Browser(), Browser()
     started(pending, victim, "victims-state", {"v": "victim"})
     started(pending, attacker, "attackers-state", {"v": "attacker"})
-    [victim_name] = victim.cookies
-    [attacker_value] = attacker.cookies.values()
-    data, headers = pending.finish("victims-state", request_cookies={victim_name: attacker_value}, request_url=HTTPS)
+    [victim_name] = pending_cookies(victim)
+    [attacker_value] = pending_cookies(attacker).values()
+    cookies = {**victim.cookies, victim_name: attacker_value}
+    data, headers = pending.finish("victims-state", request_cookies=cookies, request_url=HTTPS)
     assert data is None
     assert deleted_names(headers) == {victim_name}
 
@@ -755,12 +808,12 @@ def test_cookie_of_one_state_cannot_finish_another(pending: PendingSignIns) -> N
 def test_tampered_pending_cookie_finishes_nothing(pending: PendingSignIns) -> None:
     browser = Browser()
     started(pending, browser, "the-state", {"v": 1})
-    [name] = browser.cookies
+    [name] = pending_cookies(browser)
     raw = raw_bytes(browser.cookies[name])
     raw[-1] ^= 1
     browser.cookies[name] = encode(raw)
     assert finish(pending, browser, "the-state") is None
-    assert browser.cookies == {}
+    assert pending_cookies(browser) == {}
 
 
 def test_beyond_max_pending_the_oldest_sign_ins_are_deleted(sealer: Sealer, clock: Clock) -> None:
@@ -769,7 +822,7 @@ def test_beyond_max_pending_the_oldest_sign_ins_are_deleted(sealer: Sealer, cloc
     for number in range(5):
         started(pending, browser, f"state-{number}", {"n": number})
         clock.advance(1)
-    assert len(browser.cookies) == 3
+    assert len(pending_cookies(browser)) == 3
     assert [finish(pending, browser, f"state-{number}") for number in range(5)] == [
         None,
         None,
@@ -811,7 +864,10 @@ def test_pending_data_too_large_for_a_cookie_asks_for_a_store(pending: PendingSi
 
 
 def test_session_value_does_not_open_as_a_pending_sign_in(sealer: Sealer, pending: PendingSignIns) -> None:
-    [header] = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=HTTPS)
+    header, browser_header = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=HTTPS)
     name = parse_set_cookie(header)[0]
-    forged = sealer.seal({"s": "the-state", "c": 0, "d": {"v": "forged"}}, purpose="session", max_age=600)
-    assert pending.finish("the-state", request_cookies={name: forged}, request_url=HTTPS)[0] is None
+    browser_name, binding, _ = parse_set_cookie(browser_header)
+    content = {"s": "the-state", "c": 0, "d": {"v": "forged"}, "b": hashlib.sha256(binding.encode()).hexdigest()}
+    forged = sealer.seal(content, purpose="session", max_age=600)
+    cookies = {name: forged, browser_name: binding}
+    assert pending.finish("the-state", request_cookies=cookies, request_url=HTTPS)[0] is None

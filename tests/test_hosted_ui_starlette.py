@@ -341,6 +341,23 @@ async def test_a_callback_cannot_be_replayed(browser: Browser) -> None:
     assert replay.status_code == 400
 
 
+async def test_a_sign_in_cookie_planted_by_another_site_cannot_sign_the_browser_in(
+    app_and_sign_in: tuple[Starlette, StarletteSignIn], dev: Dev, browser: Browser
+) -> None:
+    # Login CSRF: a sibling subdomain starts a sign-in of its own, signs in to its own account, plants its sign-in
+    # cookie (Path=/auth, where __Host- is impossible) in the victim's browser and sends the victim to the callback.
+    attacker = Browser(app_and_sign_in[0], dev)
+    callback = await attacker.sign_in_at_cognito(await attacker.start())
+    planted = [(name, value) for name, value in held(attacker) if name != "cognito_signin_browser"]
+    await attacker.aclose()
+    await browser.app.get("/auth/login")  # the victim has a browser cookie of its own (or none at all)
+
+    response = await browser.app.get(callback, headers={"Cookie": cookie_header(held(browser) + planted)})
+
+    assert response.status_code == 400
+    assert not session_cookies(response) or all("Max-Age=0" in cookie for cookie in session_cookies(response))
+
+
 async def test_an_error_redirect_from_the_hosted_ui_shows_the_oauth_code(browser: Browser) -> None:
     state = parse_qs(urlsplit(await browser.start()).query)["state"][0]
 
@@ -358,12 +375,12 @@ async def test_a_callback_replayed_with_a_copy_of_the_sign_in_cookie_never_reach
     pending = [
         header.split(";")[0] for header in login.headers.get_list("set-cookie") if header.startswith("cognito_signin_")
     ]
-    assert len(pending) == 1
+    assert len(pending) == 2  # the sign-in's cookie and the browser cookie it is tied to
     callback = await browser.sign_in_at_cognito(login.headers["location"])
     assert (await browser.app.get(callback)).status_code == 302
 
-    # the attacker brings the sign-in cookie back along with the callback URL
-    replay = await browser.app.get(callback, headers={"Cookie": pending[0]})
+    # the attacker brings the sign-in cookies back along with the callback URL
+    replay = await browser.app.get(callback, headers={"Cookie": "; ".join(pending)})
 
     assert replay.status_code == 400
     assert len(exchanges) == 1  # refused by the app, not only by Cognito's single-use code

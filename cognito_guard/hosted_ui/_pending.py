@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import math
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -32,10 +33,15 @@ _MAX_FINISHED = 10_000
 
 _PENDING = "pending-sign-in"
 _PENDING_KEY = "pending:"
+_BINDING = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
 def _state_digest(state: str) -> str:
     return hashlib.sha256(state.encode("utf-8")).hexdigest()
+
+
+def _binding_digest(binding: str) -> str:
+    return hashlib.sha256(binding.encode("utf-8")).hexdigest()
 
 
 class PendingSignIns:
@@ -46,6 +52,11 @@ class PendingSignIns:
     there). Without a store the cookie also holds the data, and single use is enforced by remembering finished states
     in this process (a replay reaching another worker is refused only by Cognito's single-use codes: use a shared
     store behind several workers). With a store the data lives there and ``store.pop`` makes it single-use.
+
+    The sign-in cookies live under the routes' path, where the ``__Host-`` prefix is impossible, so a sibling
+    subdomain could plant one of its own (with a callback URL of its own account: login CSRF). Each sign-in is
+    therefore also tied to a random browser cookie at ``Path=/``, named ``__Host-...`` on https so that no other
+    site can set it, whose hash is sealed into the sign-in.
     """
 
     def __init__(
@@ -88,13 +99,17 @@ class PendingSignIns:
             raise ValueError("state must be a non-empty string")
         digest = _state_digest(state)
         name = self._prefix + digest[:16]
-        content: dict[str, Any] = {"s": state, "c": self._clock()}
+        secure = _is_secure(self._secure, self._prefix, request_url)
+        binding_name = self._binding_name(secure)
+        binding = request_cookies.get(binding_name, "")
+        if not _BINDING.fullmatch(binding):  # none yet: sign-ins in other tabs share the one there is
+            binding = secrets.token_urlsafe(32)
+        content: dict[str, Any] = {"s": state, "c": self._clock(), "b": _binding_digest(binding)}
         if self._store is None:
             content["d"] = dict(data)
         sealed = self._sealer.seal(content, purpose=_PENDING, max_age=self._lifetime)
         if len(name) + 1 + len(sealed) > _MAX_COOKIE_CHARS:
             raise ValueError("pending sign-in data too large for a cookie; use a SessionStore")
-        secure = _is_secure(self._secure, self._prefix, request_url)
         stale, pending = [], []
         for other_name, value in request_cookies.items():
             if other_name == name or not self._cookie_name_pattern.fullmatch(other_name):
@@ -112,7 +127,16 @@ class PendingSignIns:
         if self._store is not None:
             self._store.set(_PENDING_KEY + digest, data, ttl=self._lifetime)
         cookie = self._cookie(name, sealed, math.ceil(self._lifetime), secure)
-        return [cookie, *(self._cookie(stale_name, "", 0, secure) for stale_name in stale)]
+        binding_cookie = _set_cookie(
+            binding_name,
+            binding,
+            path="/",
+            domain=None,
+            max_age=math.ceil(self._lifetime),
+            same_site="Lax",
+            secure=secure,
+        )
+        return [cookie, binding_cookie, *(self._cookie(stale_name, "", 0, secure) for stale_name in stale)]
 
     def finish(
         self, state: str, *, request_cookies: Mapping[str, str], request_url: str
@@ -126,9 +150,15 @@ class PendingSignIns:
         value = request_cookies.get(name)
         if value is None:
             return None, []
-        deletion = [self._cookie(name, "", 0, _is_secure(self._secure, self._prefix, request_url))]
+        secure = _is_secure(self._secure, self._prefix, request_url)
+        deletion = [self._cookie(name, "", 0, secure)]
         opened = self._open(value)
-        if opened is None or not hmac.compare_digest(opened[0].encode("utf-8"), state.encode("utf-8")):
+        binding = _binding_digest(request_cookies.get(self._binding_name(secure), ""))
+        if (
+            opened is None
+            or not hmac.compare_digest(opened[0].encode("utf-8"), state.encode("utf-8"))
+            or not hmac.compare_digest(opened[3], binding)
+        ):
             return None, deletion
         if self._store is not None:
             return self._store.pop(_PENDING_KEY + digest), deletion
@@ -136,15 +166,21 @@ class PendingSignIns:
             return None, deletion
         return opened[2], deletion
 
-    def _open(self, value: str) -> tuple[str, float, dict[str, Any]] | None:
-        """(state, created at, data) from a pending sign-in cookie, or None."""
+    def _binding_name(self, secure: bool) -> str:
+        base = self._prefix.removeprefix("__Secure-").removeprefix("__Host-")
+        return f"{'__Host-' if secure else ''}{base}browser"
+
+    def _open(self, value: str) -> tuple[str, float, dict[str, Any], str] | None:
+        """(state, created at, data, browser binding digest) from a pending sign-in cookie, or None."""
         content = self._sealer.unseal(value, purpose=_PENDING)
         if content is None:
             return None
-        state, created, data = content.get("s"), content.get("c"), content.get("d", {})
+        state, created, data, binding = content.get("s"), content.get("c"), content.get("d", {}), content.get("b")
         if not isinstance(state, str) or isinstance(created, bool) or not isinstance(created, (int, float)):
             return None
-        return (state, float(created), data) if isinstance(data, dict) else None
+        if not isinstance(binding, str) or not isinstance(data, dict):
+            return None
+        return state, float(created), data, binding
 
     def _first_finish(self, digest: str) -> bool:
         """Remember ``digest`` as finished for ``lifetime`` seconds; False if it already was."""
