@@ -84,6 +84,17 @@ class _PathRules:
         return any(pattern.fullmatch(path) for pattern in self._patterns)
 
 
+def _route_path(scope: Scope) -> str:
+    """The path below ``root_path``, the one Starlette routes on (as its ``get_route_path`` computes it)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path  # a server that leaves root_path out of path (the older ASGI reading)
+    below = path[len(root_path) :]
+    # Only at a segment boundary: root_path "/api" does not turn "/apiary" into "ary".
+    return below if not below or below.startswith("/") else path
+
+
 _HTTPAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
@@ -111,14 +122,20 @@ class CognitoAuthMiddleware:
     - ``verifier``: the :class:`CognitoVerifier` (its default requirements apply too).
     - ``include``: paths to protect (default: all); ``exclude``: paths left public. A rule is a path prefix such as
       ``"/api"`` (matching ``/api`` and ``/api/...``, not ``/apiary``) or a ``re.compile(...)`` pattern that must match
-      the whole path. A path with empty or dot segments (``//``, ``/./``, ``/../``) is always protected.
+      the whole path. A rule applies when it names the full path or the path below ``root_path`` (uvicorn
+      ``--root-path``, a Starlette ``Mount``): ``include="/admin"`` protects ``/api/admin`` under ``/api``. A path
+      with empty or dot segments (``//``, ``/./``, ``/../``) is always protected.
     - ``require``: a :func:`~cognito_guard.require` that every token on a protected path must also meet (403).
     - ``realm``: for the ``WWW-Authenticate`` challenge.
+    - ``allow_preflight``: let CORS preflights (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``)
+      through without a token. Off by default: anyone can send those headers, and an app that does not tell OPTIONS
+      apart would run its handler unauthenticated. Turn it on only if a CORS layer *inside* this middleware answers
+      preflights itself; better, put the CORS middleware outside, where it answers them before this one runs.
 
     On success the claims are in ``scope["state"]["cognito_claims"]`` (``request.state.cognito_claims``). Refusals:
     401 (no or invalid token), 403 (requirement not met), 503 with ``Retry-After`` (no keys); JSON
-    ``{"detail": ..., "code": ...}``. WebSockets are closed with 1008 before accept. CORS preflights (``OPTIONS`` with
-    ``Access-Control-Request-Method``) and non-HTTP scopes such as lifespan pass through untouched.
+    ``{"detail": ..., "code": ...}``. WebSockets are closed with 1008 before accept. Non-HTTP scopes such as lifespan
+    pass through untouched.
     """
 
     def __init__(
@@ -130,6 +147,7 @@ class CognitoAuthMiddleware:
         exclude: PathRule | Iterable[PathRule] | None = None,
         require: Requirement | None = None,
         realm: str = DEFAULT_REALM,
+        allow_preflight: bool = False,
     ) -> None:
         if not isinstance(verifier, CognitoVerifier):
             raise ConfigurationError("verifier must be a CognitoVerifier")
@@ -144,6 +162,7 @@ class CognitoAuthMiddleware:
         self._requirement_is_async = require is not None and require.is_async
         self._unauthenticated = unauthenticated_answer(realm)
         self._unauthenticated_http = _http_answer(self._unauthenticated)
+        self._allow_preflight = allow_preflight
 
     @classmethod
     def from_env(
@@ -154,18 +173,27 @@ class CognitoAuthMiddleware:
         exclude: PathRule | Iterable[PathRule] | None = None,
         require: Requirement | None = None,
         realm: str = DEFAULT_REALM,
+        allow_preflight: bool = False,
         environ: Mapping[str, str] | None = None,
     ) -> CognitoAuthMiddleware:
         """The middleware with a verifier from the ``COGNITO_*`` variables; raises ConfigurationError naming one."""
         verifier = verifier_from_env(environ)
-        return cls(app, verifier=verifier, include=include, exclude=exclude, require=require, realm=realm)
+        return cls(
+            app,
+            verifier=verifier,
+            include=include,
+            exclude=exclude,
+            require=require,
+            realm=realm,
+            allow_preflight=allow_preflight,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if (kind != "http" and kind != "websocket") or not self._protects(scope["path"]):
+        if (kind != "http" and kind != "websocket") or not self._protects(scope):
             await self.app(scope, receive, send)
             return
-        if kind == "http" and scope["method"] == "OPTIONS" and self._is_preflight(scope):
+        if self._allow_preflight and kind == "http" and scope["method"] == "OPTIONS" and self._is_preflight(scope):
             await self.app(scope, receive, send)
             return
         try:
@@ -191,15 +219,21 @@ class CognitoAuthMiddleware:
             state[CLAIMS_KEY] = claims
         await self.app(scope, receive, send)
 
-    def _protects(self, path: str) -> bool:
-        include, exclude = self._include, self._exclude
-        if include is None and exclude is None:
+    def _protects(self, scope: Scope) -> bool:
+        if self._include is None and self._exclude is None:
             return True
+        path: str = scope["path"]
         if _AMBIGUOUS_PATH.search(path):
             return True
-        if include is not None and not include.matches(path):
+        # The app may route on the full path (root_path included) or on the path below root_path (Starlette does,
+        # under uvicorn --root-path or a Mount), and users write rules in either form: a rule applies when it names
+        # either form. An include naming either protects (it used to see only the full path: "/admin" under
+        # --root-path /api protected nothing); an exclude naming either form exempts, as it names the same resource
+        # in both (the full path is root_path + the route path).
+        forms = (path, _route_path(scope))
+        if self._include is not None and not any(self._include.matches(form) for form in forms):
             return False
-        return exclude is None or not exclude.matches(path)
+        return self._exclude is None or not any(self._exclude.matches(form) for form in forms)
 
     @staticmethod
     def _is_preflight(scope: Scope) -> bool:

@@ -632,19 +632,58 @@ async def test_middleware_protects_a_doubled_slash_path_whatever_the_include_rul
     assert answer.status == 401
 
 
-async def test_middleware_lets_a_cors_preflight_pass_without_token(verifier: CognitoVerifier) -> None:
-    headers = {"Origin": "https://shop.example", "Access-Control-Request-Method": "GET"}
+PREFLIGHT = {"Origin": "https://shop.example", "Access-Control-Request-Method": "GET"}
+
+
+async def test_middleware_refuses_a_cors_preflight_without_token_by_default(verifier: CognitoVerifier) -> None:
     async with client_for(guarded(verifier)) as client:
-        response = await client.options("/orders", headers=headers)
+        response = await client.options("/orders", headers=PREFLIGHT)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+async def test_middleware_never_runs_a_method_agnostic_app_for_a_preflight_by_default(
+    verifier: CognitoVerifier,
+) -> None:
+    async def any_method(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover - must not run
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ran without a token"})
+
+    headers = [(b"origin", b"https://shop.example"), (b"access-control-request-method", b"GET")]
+    app = CognitoAuthMiddleware(any_method, verifier=verifier)
+    answer = await http_call(app, "/orders", method="OPTIONS", headers=headers)
+
+    assert answer.status == 401
+
+
+async def test_middleware_with_allow_preflight_lets_a_cors_preflight_pass_without_token(
+    verifier: CognitoVerifier,
+) -> None:
+    async with client_for(guarded(verifier, allow_preflight=True)) as client:
+        response = await client.options("/orders", headers=PREFLIGHT)
 
     assert response.json() == {"path": "/orders", "sub": None}
 
 
-async def test_middleware_still_requires_a_token_for_a_plain_options_request(verifier: CognitoVerifier) -> None:
-    async with client_for(guarded(verifier)) as client:
-        response = await client.options("/orders")
+async def test_middleware_with_allow_preflight_still_requires_a_token_for_a_plain_options_request(
+    verifier: CognitoVerifier,
+) -> None:
+    async with client_for(guarded(verifier, allow_preflight=True)) as client:
+        response = await client.options("/orders", headers={"Origin": "https://shop.example"})
 
     assert response.status_code == 401
+
+
+async def test_middleware_from_env_passes_allow_preflight_on() -> None:
+    environ = {"COGNITO_USER_POOL_ID": "eu-west-1_Env1", "COGNITO_CLIENT_ID": "client-env"}
+    app = Starlette(routes=[Route("/{path:path}", show_state, methods=["GET", "OPTIONS"])])
+    preflight = [(b"origin", b"https://shop.example"), (b"access-control-request-method", b"GET")]
+
+    middleware = CognitoAuthMiddleware.from_env(app, environ=environ, allow_preflight=True)
+    answer = await http_call(middleware, "/orders", method="OPTIONS", headers=preflight)
+
+    assert answer.json() == {"path": "/orders", "sub": None}
 
 
 async def test_middleware_closes_a_websocket_without_token_with_1008_before_accept(verifier: CognitoVerifier) -> None:
