@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from jwt import PyJWK
@@ -48,13 +49,23 @@ class SigningKey:
     public_key: Any
     algorithms: frozenset[str]
     jwk: Mapping[str, Any] = field(repr=False)
+    # The length of every RS256 signature by this key: that of the modulus in bytes (RFC 8017, section 8.2.2).
+    _rsa_signature_length: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        length = (self.public_key.key_size + 7) // 8 if "RS256" in self.algorithms else -1
+        object.__setattr__(self, "_rsa_signature_length", length)
 
     def verify(self, alg: str, signing_input: bytes, signature: bytes) -> bool:
         """True when ``signature`` is this key's ``alg`` signature over ``signing_input``."""
         if alg == "RS256":
             # Cognito's algorithm, on every cold verification. OpenSSL undoes the RSA operation and checks the PKCS#1
             # v1.5 type-1 padding; we then compare the whole remaining block with the DigestInfo we expect, byte for
-            # byte (the RFC 8017 way: encode and compare, never parse). Same answer as RSAPublicKey.verify, ~2 us less.
+            # byte (the RFC 8017 way: encode and compare, never parse). The length check comes first: OpenSSL also
+            # takes a signature missing its leading zero bytes, a second token string for one signature, which
+            # RSAPublicKey.verify and PyJWT refuse. With it, the same answer as RSAPublicKey.verify, ~2 us less.
+            if len(signature) != self._rsa_signature_length:
+                return False
             try:
                 recovered = self.public_key.recover_data_from_signature(signature, _PKCS1V15, None)
             except (InvalidSignature, ValueError):
@@ -155,8 +166,11 @@ def check_key_url(url: str, what: str) -> None:
     """Raise :class:`ConfigurationError` unless ``url`` is https, or http to a loopback host."""
     try:
         parts = urlsplit(url)
-        host = parts.hostname
-    except (ValueError, TypeError, AttributeError):
+        host, _port = parts.hostname, parts.port  # .port raises ValueError outside 0-65535
+        # As httpx reads it to build a request: a host its IDNA codec refuses (https://xn--a.com) fails here, at
+        # construction, not on every fetch.
+        httpx.URL(url).host  # noqa: B018
+    except (ValueError, TypeError, AttributeError, httpx.InvalidURL):
         raise ConfigurationError(f"{what} is not a valid URL: {url!r}") from None
     if parts.scheme == "https" and host:
         return

@@ -26,6 +26,10 @@ class _FetchError(Exception):
     """Why a JWKS fetch failed (status, timeout, size, garbage...); logged, never shown to a client."""
 
 
+# More doublings than any backoff / max_backoff ratio needs (2 ** 64 > 1e19); well short of float overflow.
+_MAX_DOUBLINGS = 64
+
+
 @dataclass(frozen=True)
 class FetchOptions:
     timeout: float = 3.0
@@ -120,6 +124,19 @@ async def _fetch_async(client: httpx.AsyncClient, uri: str, options: FetchOption
     return _decode_body(chunks)
 
 
+def _failure_reason(error: Exception) -> str:
+    """What to log for a failed fetch.
+
+    Anything a fetch raises is a failed fetch: an injected client that is closed or bound to another event loop, a
+    host name the IDNA codec refuses, a bug in a transport. Escaping, it would be a 500 on every request and skip the
+    backoff, so every request would fetch again. (CancelledError, KeyboardInterrupt and SystemExit are not Exceptions:
+    they pass.)
+    """
+    if isinstance(error, _FetchError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
 class RemoteKeySet:
     """The key set published at one JWKS URI, cached with TTL, cooldown, backoff and stale-if-error.
 
@@ -208,7 +225,9 @@ class RemoteKeySet:
 
     def _record_failure(self, reason: str, now: float) -> None:
         self._failures += 1
-        delay = min(self._max_backoff, self._backoff * 2 ** (self._failures - 1))
+        # Cap the exponent: an outage lasts as long as it likes (max_stale is a day), and a float backoff times
+        # 2 ** 1024 raises OverflowError instead of saturating at max_backoff.
+        delay = min(self._max_backoff, self._backoff * 2 ** min(self._failures - 1, _MAX_DOUBLINGS))
         self._next_attempt = now + delay
         kept = "keeping the cached keys" if self._keys is not None and now < self._stale_until else "no usable keys"
         logger.warning(
@@ -267,19 +286,23 @@ class RemoteKeySet:
         self._begin_attempt()
         try:
             keys = _fetch_sync(self._cache.sync_client(), self.uri, self._cache.fetch_options)
-        except _FetchError as error:
-            self._record_failure(str(error), self._clock())
+        except Exception as error:  # whatever went wrong, it is a failed fetch: see _failure_reason
+            reason = _failure_reason(error)
         else:
             self._record_success(keys, self._clock())
+            return
+        self._record_failure(reason, self._clock())
 
     async def _refresh_async(self) -> None:
         self._begin_attempt()
         try:
             keys = await _fetch_async(self._cache.async_client(), self.uri, self._cache.fetch_options)
-        except _FetchError as error:
-            self._record_failure(str(error), self._clock())
+        except Exception as error:  # whatever went wrong, it is a failed fetch: see _failure_reason
+            reason = _failure_reason(error)
         else:
             self._record_success(keys, self._clock())
+            return
+        self._record_failure(reason, self._clock())
 
     def warm_up_sync(self) -> None:
         """Fetch now (application start); raises KeysUnavailableError if no keys could be had."""

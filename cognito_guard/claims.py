@@ -177,7 +177,10 @@ class Claims(Mapping[str, Any]):
     def scopes(self) -> frozenset[str]:
         """The OAuth scopes of an access token (empty for ID tokens)."""
         value = self._raw.get("scope")
-        return frozenset(value.split()) if isinstance(value, str) else frozenset()
+        if not isinstance(value, str):
+            return frozenset()
+        # RFC 6749, section 3.3: separated by 0x20 only. str.split() would also split on "\u00a0" and grant two scopes.
+        return frozenset(part for part in value.split(" ") if part)
 
     @cached_property
     def groups(self) -> tuple[str, ...]:

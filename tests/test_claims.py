@@ -120,6 +120,12 @@ def test_scopes_ignore_repeated_spaces(issuer: LocalIssuer) -> None:
     assert access_claims(issuer, claims={"scope": "  openid   profile "}).scopes == frozenset({"openid", "profile"})
 
 
+@pytest.mark.parametrize("separator", ["\u00a0", "\t", "\n", "\u2003"], ids=["nbsp", "tab", "newline", "em-space"])
+def test_scopes_are_separated_by_the_space_character_only(issuer: LocalIssuer, separator: str) -> None:
+    claims = access_claims(issuer, claims={"scope": f"openid{separator}admin orders/read"})
+    assert claims.scopes == frozenset({f"openid{separator}admin", "orders/read"})
+
+
 def test_scopes_of_an_id_token_are_empty(issuer: LocalIssuer) -> None:
     assert id_claims(issuer).scopes == frozenset()
 

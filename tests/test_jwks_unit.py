@@ -285,6 +285,16 @@ def test_http_host_name_that_merely_starts_with_127_is_not_loopback(uri: str) ->
 
 
 @pytest.mark.parametrize(
+    "uri",
+    ["https://xn--a.com/.well-known/jwks.json", "https://cognito.example:99999/.well-known/jwks.json"],
+    ids=["host-idna-refuses", "port-out-of-range"],
+)
+def test_jwks_uri_that_httpx_cannot_fetch_is_a_configuration_error(uri: str) -> None:
+    with pytest.raises(ConfigurationError):
+        CognitoVerifier(user_pool_id="eu-west-1_Pool1", client_id="client-a", token_use="access", jwks_uri=uri)
+
+
+@pytest.mark.parametrize(
     "options",
     [{"ttl": 0}, {"timeout": 0}, {"max_bytes": 0}, {"cooldown": -1}, {"max_stale": -1}, {"backoff": -1}],
     ids=lambda options: next(iter(options)),
@@ -429,6 +439,76 @@ async def test_successful_fetch_resets_the_backoff(
     await verifier.aclose()
 
     assert route.call_count == calls + 1
+
+
+@BOTH_WAYS
+async def test_known_keys_keep_verifying_through_more_than_1025_failed_refreshes(
+    respx_mock: Any, issuer: LocalIssuer, clock: Clock, how: How
+) -> None:
+    # 2 ** 1024 does not fit a float: the doubling backoff must saturate at max_backoff, never overflow.
+    route = respx_mock.get(issuer.jwks_uri).mock(side_effect=lambda request: httpx.Response(200, json=issuer.jwks))
+    verifier = make_verifier(issuer, clock, ttl=300, max_stale=86400, backoff=1.0, max_backoff=60)
+    token = issuer.access_token(expires_in=2 * 86400)
+    await check(verifier, token, how)
+    route.mock(return_value=httpx.Response(503))
+    clock.advance(300)
+    for _ in range(1100):  # 1100 failures, one per max_backoff: about 18 h of outage, inside max_stale
+        await check(verifier, token, how)
+        await check(verifier, token, how)  # same instant: inside the backoff, no fetch
+        clock.advance(60)
+    await verifier.aclose()
+
+    assert route.call_count == 1 + 1100
+
+
+@pytest.fixture
+async def closed_clients() -> tuple[httpx.Client, httpx.AsyncClient]:
+    """Injected clients their owner already closed: httpx raises RuntimeError on any request."""
+    sync_client, async_client = httpx.Client(), httpx.AsyncClient()
+    sync_client.close()  # noqa: ASYNC212 - a client that never connected: closing it does no I/O
+    await async_client.aclose()
+    return sync_client, async_client
+
+
+@BOTH_WAYS
+async def test_fetch_through_a_closed_injected_client_is_a_failed_fetch_with_backoff(
+    issuer: LocalIssuer, clock: Clock, closed_clients: tuple[httpx.Client, httpx.AsyncClient], how: How
+) -> None:
+    sync_client, async_client = closed_clients
+    cache = JWKSCache(clock=clock, backoff=8, http_client=sync_client, async_http_client=async_client)
+    verifier = issuer.verifier(jwks_uri=issuer.jwks_uri, jwks_cache=cache)
+    with pytest.raises(KeysUnavailableError):
+        await check(verifier, issuer.access_token(), how)  # httpx raises RuntimeError: the client has been closed
+    clock.advance(3)
+
+    with pytest.raises(KeysUnavailableError) as raised:
+        await check(verifier, issuer.access_token(), how)
+
+    assert raised.value.retry_after == pytest.approx(5)
+    assert cache.key_set(issuer.jwks_uri).fetch_count == 1
+
+
+def test_keyboard_interrupt_during_a_sync_fetch_is_not_swallowed(issuer: LocalIssuer, clock: Clock) -> None:
+    def interrupt(request: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+    cache = JWKSCache(clock=clock, http_client=httpx.Client(transport=httpx.MockTransport(interrupt)))
+    verifier = issuer.verifier(jwks_uri=issuer.jwks_uri, jwks_cache=cache)
+
+    with pytest.raises(KeyboardInterrupt):
+        verifier.verify_sync(issuer.access_token())
+
+
+async def test_cancellation_during_an_async_fetch_is_not_swallowed(issuer: LocalIssuer, clock: Clock) -> None:
+    async def cancel(request: httpx.Request) -> httpx.Response:
+        raise asyncio.CancelledError
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(cancel))
+    verifier = issuer.verifier(jwks_uri=issuer.jwks_uri, jwks_cache=JWKSCache(clock=clock, async_http_client=client))
+
+    with pytest.raises(asyncio.CancelledError):
+        await verifier.verify(issuer.access_token())
+    await client.aclose()
 
 
 # -- HTTP clients ------------------------------------------------------------------------------------------------------

@@ -514,6 +514,38 @@ async def test_signature_of_the_wrong_length_is_rejected(issuer: LocalIssuer, ve
         await verify(issuer.verifier(token_use="access"), token + "AA")
 
 
+def token_whose_signature_starts_with_a_zero_byte(issuer: LocalIssuer) -> str:
+    """A genuine token whose RS256 signature begins with 0x00 (about one in 256 does)."""
+    for attempt in range(5000):  # fails to find one with probability (255/256) ** 5000, about 3e-9
+        token = issuer.access_token(claims={"jti": f"jti-{attempt}"})
+        if signature_of(token)[0] == 0:
+            return token
+    raise AssertionError("no signature starting with a zero byte in 5000 tokens")
+
+
+def signature_of(token: str) -> bytes:
+    segment = token.split(".")[2]
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+async def test_signature_missing_its_leading_zero_byte_is_rejected(issuer: LocalIssuer, verify: VerifyFn) -> None:
+    token = token_whose_signature_starts_with_a_zero_byte(issuer)
+    verifier = issuer.verifier(token_use="access", cache_size=0)
+    await verify(verifier, token)  # the genuine spelling verifies
+    shortened = replace_segment(token, 2, b64url(signature_of(token)[1:]))  # same number, another token string
+
+    with pytest.raises(errors.SignatureError):
+        await verify(verifier, shortened)
+
+
+async def test_signature_with_an_extra_leading_zero_byte_is_rejected(issuer: LocalIssuer, verify: VerifyFn) -> None:
+    token = issuer.access_token()
+    lengthened = replace_segment(token, 2, b64url(b"\x00" + signature_of(token)))
+
+    with pytest.raises(errors.SignatureError):
+        await verify(issuer.verifier(token_use="access", cache_size=0), lengthened)
+
+
 # -- required claims and claim types --------------------------------------------------------------------------------
 
 
