@@ -2,7 +2,8 @@
 
 Answers follow RFC 6750: ``WWW-Authenticate: Bearer realm="..."`` on 401 (with ``error="invalid_token"`` and an
 ``error_description`` when a token was presented and refused), ``error="insufficient_scope"`` (and ``scope="..."`` for
-missing scopes) on 403, ``Retry-After`` on 503. Bodies are ``{"detail": ..., "code": ...}``.
+missing scopes) on 403, ``Retry-After`` on 503. Bodies are ``{"detail": ..., "code": ...}``. Header values are always
+printable ASCII, whatever the realm, message or scope names hold.
 """
 
 from __future__ import annotations
@@ -63,23 +64,44 @@ def asgi_authorization(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 
 
 def bearer_token(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive), else ``None``.
+    """The token of an ``Authorization: Bearer <token>`` header, else ``None`` (no header, or another scheme).
 
-    A header with another scheme counts as no bearer token; ``Bearer`` with nothing after it gives ``""`` (which the
-    verifier refuses as malformed).
+    The scheme is case-insensitive, and spaces or tabs (any number) may separate it from the token and surround both.
+    A header that means Bearer but is not ``Bearer <token>`` (``Bearer``, ``Bearer:token``, ``Bearertoken``, a token
+    with whitespace inside) gives ``""``, which the verifier refuses as malformed: such a request is answered 401,
+    never treated as anonymous.
     """
-    if not authorization:
+    # RFC 7235 asks for one space (credentials = auth-scheme [ 1*SP token68 ]); tabs and runs of whitespace are
+    # common enough to accept, as long as what is left is one scheme and one token. Only SP and HTAB separate.
+    words = [word for word in (authorization or "").replace("\t", " ").split(" ") if word]
+    if not words:
         return None
-    scheme, _, credentials = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return credentials.strip()
+    scheme = words[0].lower()
+    if scheme == "bearer":
+        return words[1] if len(words) == 2 else ""
+    # "Bearer:token", "Bearer,token": someone meant to send a bearer token, and it must not pass for none at all.
+    return "" if scheme.startswith("bearer") else None
+
+
+# RFC 6750 allows only %x20-21 / %x23-5B / %x5D-7E in error_description and scope (no quote, no backslash).
+_RFC_6750_UNSAFE = '"\\'
+
+
+def _header_text(value: str, unsafe: str = "") -> str:
+    # Control characters are dropped, so a header can never be split. Anything else outside printable ASCII becomes
+    # "?": servers write headers as Latin-1 or ASCII (FastAPI and Starlette fail with a 500 on other characters),
+    # and RFC 6750 asks for ASCII. The JSON body keeps the exact message.
+    return "".join("?" if char > "~" or char in unsafe else char for char in value if char >= " " and char != "\x7f")
 
 
 def _quote(value: str) -> str:
-    # RFC 7235 quoted-string: escape backslash and quote; drop control characters so a header can never be split.
-    cleaned = "".join(char for char in value if char >= " " and char != "\x7f")
-    return '"' + cleaned.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``value`` as an RFC 7235 quoted-string of printable ASCII (for the realm): quote and backslash escaped."""
+    return '"' + _header_text(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _quote_rfc_6750(value: str) -> str:
+    """``value`` quoted for ``error_description`` or ``scope``: printable ASCII, quote and backslash become ``?``."""
+    return '"' + _header_text(value, _RFC_6750_UNSAFE) + '"'
 
 
 @dataclass(frozen=True)
@@ -104,7 +126,8 @@ def error_answer(error: CognitoGuardError, realm: str) -> ErrorAnswer:
     """The answer for an error raised while checking a presented token."""
     body = {"detail": error.message, "code": error.code}
     if isinstance(error, TokenError):
-        challenge = f'Bearer realm={_quote(realm)}, error="invalid_token", error_description={_quote(error.message)}'
+        description = _quote_rfc_6750(error.message)
+        challenge = f'Bearer realm={_quote(realm)}, error="invalid_token", error_description={description}'
         return ErrorAnswer(401, {"WWW-Authenticate": challenge}, body)
     if isinstance(error, KeysUnavailableError):
         wait = error.retry_after
@@ -113,7 +136,7 @@ def error_answer(error: CognitoGuardError, realm: str) -> ErrorAnswer:
     if error.status_code == 403:
         challenge = f'Bearer realm={_quote(realm)}, error="insufficient_scope"'
         if isinstance(error, MissingScopeError) and error.required:
-            challenge += f", scope={_quote(' '.join(error.required))}"
+            challenge += f", scope={_quote_rfc_6750(' '.join(error.required))}"
         return ErrorAnswer(403, {"WWW-Authenticate": challenge}, body)
     return ErrorAnswer(500, {}, {"detail": "authentication is misconfigured", "code": error.code})
 

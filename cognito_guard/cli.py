@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import _token
@@ -95,16 +96,21 @@ def _dev_pool(args: argparse.Namespace) -> Any:
 
 def _dev(args: argparse.Namespace) -> int:
     try:
-        pool = _dev_pool(args)
+        # Imported first, so that a missing extra is reported before --keys DIR is created.
+        import uvicorn
+
         from .testing.devserver.app import create_app
+
+        pool = _dev_pool(args)
     except ConfigurationError as error:
         print(f"configuration_error: {error.message}", file=sys.stderr)
         return 2
     except ImportError as error:
-        print(f"cognito-guard dev needs starlette and uvicorn ({error}): pip install cognito-guard[dev-server]")
+        print(
+            f"cognito-guard dev needs starlette and uvicorn ({error}): pip install cognito-guard[dev-server]",
+            file=sys.stderr,
+        )
         return 2
-    import uvicorn
-
     base_url = f"http://{args.host}:{args.port}"
     print(pool.config.describe())
     print(f"issuer {pool.issuer(base_url)}\nhosted UI {base_url}/oauth2/authorize", flush=True)
@@ -117,6 +123,13 @@ def _dev(args: argparse.Namespace) -> int:
 def _dev_token(args: argparse.Namespace) -> int:
     if not args.keys:
         print("dev token needs --keys DIR, the same directory as the running `cognito-guard dev`", file=sys.stderr)
+        return 2
+    if not Path(args.keys).is_dir():
+        # New keys here would sign a token that the running stand-in (with other keys) refuses.
+        print(
+            f"dev token: no keys directory {args.keys}: pass the --keys DIR of the running `cognito-guard dev`",
+            file=sys.stderr,
+        )
         return 2
     if (args.user is None) == (args.client is None):
         print("dev token needs exactly one of --user NAME or --client CLIENT_ID", file=sys.stderr)
@@ -153,7 +166,9 @@ def _dev_options(*, defaults: bool) -> argparse.ArgumentParser:
         "--config", default=default(None), help="pool configuration, .toml or .json (default: the built-in pool)"
     )
     options.add_argument(
-        "--keys", default=default(None), help="directory to load the signing keys from, or to save new ones to"
+        "--keys",
+        default=default(None),
+        help="directory to load the signing keys from, or (dev only) to save new ones to",
     )
     return options
 

@@ -1,8 +1,9 @@
 """Specification of the framework-neutral HTTP semantics (issue 3, section 3 "Responses", shared by every adapter).
 
-Reading ``Authorization: Bearer``, refusing duplicate headers, and answering refused requests per RFC 6750: 401 with a
-``WWW-Authenticate`` challenge, 403 with ``insufficient_scope``, 503 with ``Retry-After``, 500 without details; JSON
-bodies ``{"detail", "code"}``; WebSocket close codes.
+Reading ``Authorization: Bearer`` (a malformed one is refused, never taken for no token), refusing duplicate headers,
+and answering refused requests per RFC 6750: 401 with a ``WWW-Authenticate`` challenge, 403 with
+``insufficient_scope``, 503 with ``Retry-After``, 500 without details; header values in printable ASCII; JSON bodies
+``{"detail", "code"}``; WebSocket close codes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from cognito_guard.errors import (
     RoleNotAllowedError,
     TokenError,
 )
+from cognito_guard.testing import LocalIssuer
 
 TOKEN_ERRORS = sorted(
     (cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, TokenError)),
@@ -45,6 +47,9 @@ TOKEN_ERRORS = sorted(
 # Every 403 except a missing scope, which alone names the scope it lacks.
 FORBIDDEN_WITHOUT_SCOPE = [AuthorizationError, MissingGroupError, RoleNotAllowedError]
 _AUTH_PARAM = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"(?:, |$)', re.DOTALL)
+# RFC 6750 section 3: the characters error_description and scope values may hold.
+_RFC_6750_VALUE = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
 
 
 def challenge_params(value: str) -> dict[str, str]:
@@ -57,15 +62,6 @@ def challenge_params(value: str) -> dict[str, str]:
         params[match[1]] = re.sub(r"\\(.)", r"\1", match[2], flags=re.DOTALL)
         position = match.end()
     return params
-
-
-def without_controls(text: str) -> str:
-    """``text`` without RFC 5234 CTLs (0x00-0x1F, 0x7F), which a header value may not carry."""
-    return "".join(char for char in text if char >= " " and char != "\x7f")
-
-
-def has_control(text: str) -> bool:
-    return without_controls(text) != text
 
 
 # -- bearer_token ---------------------------------------------------------------------------------------------------
@@ -94,11 +90,47 @@ def test_whitespace_around_the_token_is_ignored(authorization: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "authorization", ["Bearer\tabc.def.ghi", "bearer \t abc.def.ghi", "Bearer\t\tabc.def.ghi"], ids=repr
+)
+def test_tabs_may_separate_the_scheme_from_the_token(authorization: str) -> None:
+    assert bearer_token(authorization) == "abc.def.ghi"
+
+
+@pytest.mark.parametrize(
     "authorization",
-    ["Basic dXNlcjpwYXNz", "Token abc.def.ghi", "Digest username=alice", "Bearerabc.def.ghi", "abc.def.ghi"],
+    ["Basic dXNlcjpwYXNz", "Basic\tdXNlcjpwYXNz", "Token abc.def.ghi", "Digest username=alice", "abc.def.ghi"],
+    ids=repr,
 )
 def test_another_scheme_is_no_bearer_token(authorization: str) -> None:
     assert bearer_token(authorization) is None
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer:abc.def.ghi", "Bearer,abc.def.ghi", "bearer=abc.def.ghi", "BEARER;abc.def.ghi", "Bearerabc.def.ghi"],
+)
+def test_a_bearer_scheme_glued_to_its_token_gives_an_empty_token(authorization: str) -> None:
+    assert bearer_token(authorization) == ""
+
+
+@pytest.mark.parametrize("authorization", ["Bearer abc.def.ghi extra", "Bearer abc\tdef", "Bearer Bearer abc.def.ghi"])
+def test_a_bearer_token_with_whitespace_inside_gives_an_empty_token(authorization: str) -> None:
+    assert bearer_token(authorization) == ""
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Bearer\nabc.def.ghi", "Bearer\xa0abc.def.ghi", "Bearer\x0babc.def.ghi"], ids=repr
+)
+def test_only_spaces_and_tabs_separate_the_scheme_from_the_token(authorization: str) -> None:
+    assert bearer_token(authorization) == ""
+
+
+def test_a_malformed_bearer_header_is_refused_as_malformed_by_the_verifier(issuer: LocalIssuer) -> None:
+    token = bearer_token(f"Bearer:{issuer.access_token()}")
+
+    assert token is not None
+    with pytest.raises(MalformedTokenError):
+        issuer.verifier().verify_sync(token)
 
 
 @pytest.mark.parametrize("authorization", [None, "", "   "], ids=repr)
@@ -297,42 +329,68 @@ def test_line_breaks_in_the_realm_cannot_split_the_header() -> None:
     assert answer.headers["WWW-Authenticate"] == 'Bearer realm="apiSet-Cookie: session=stolen"'
 
 
-def test_quotes_in_an_error_message_are_escaped() -> None:
-    answer = error_answer(errors.ClaimError("claim 'x\"y' is bad\r\n"), "api")
-    assert challenge_params(answer.headers["WWW-Authenticate"])["error_description"] == "claim 'x\"y' is bad"
+def test_quotes_and_backslashes_in_an_error_description_become_question_marks() -> None:
+    answer = error_answer(errors.ClaimError("claim 'x\"y\\z' is bad\r\n"), "api")
+    assert challenge_params(answer.headers["WWW-Authenticate"])["error_description"] == "claim 'x?y?z' is bad"
+
+
+def test_non_ascii_characters_in_an_error_description_become_question_marks() -> None:
+    answer = error_answer(errors.ClaimError("claim 'ü名' is nested too deeply"), "api")
+    assert (
+        challenge_params(answer.headers["WWW-Authenticate"])["error_description"] == "claim '??' is nested too deeply"
+    )
+
+
+def test_non_ascii_characters_in_the_realm_become_question_marks() -> None:
+    assert unauthenticated_answer("注文 api").headers["WWW-Authenticate"] == 'Bearer realm="?? api"'
+
+
+def test_non_ascii_scope_names_become_question_marks() -> None:
+    answer = error_answer(MissingScopeError("lacks a scope", required=("注文/read", "orders/write")), "api")
+    assert challenge_params(answer.headers["WWW-Authenticate"])["scope"] == "??/read orders/write"
+
+
+def test_the_body_keeps_the_exact_message() -> None:
+    answer = error_answer(errors.ClaimError("claim 'ü名' is nested too deeply"), "api")
+    assert answer.body["detail"] == "claim 'ü名' is nested too deeply"
+
+
+def all_answers(realm: str, message: str) -> list[ErrorAnswer]:
+    return [
+        unauthenticated_answer(realm),
+        error_answer(errors.SignatureError(message), realm),
+        error_answer(MissingScopeError(message, required=(message or "s",)), realm),
+        error_answer(MissingGroupError(message), realm),
+    ]
 
 
 @settings(max_examples=500)
 @given(realm=st.text(min_size=1), message=st.text())
 @example(realm='a "quoted" \\ realm\r\n', message='evil", error="none\r\nSet-Cookie: x=1\x7f\x00\t')
-def test_challenges_hold_no_control_characters_and_round_trip_realm_and_message(realm: str, message: str) -> None:
-    answers: list[tuple[ErrorAnswer, dict[str, str]]] = [
-        (unauthenticated_answer(realm), {"realm": without_controls(realm)}),
-        (
-            error_answer(errors.SignatureError(message), realm),
-            {
-                "realm": without_controls(realm),
-                "error": "invalid_token",
-                "error_description": without_controls(message),
-            },
-        ),
-        (
-            error_answer(MissingScopeError(message, required=(message or "s",)), realm),
-            {
-                "realm": without_controls(realm),
-                "error": "insufficient_scope",
-                "scope": without_controls(message or "s"),
-            },
-        ),
-        (
-            error_answer(MissingGroupError(message), realm),
-            {"realm": without_controls(realm), "error": "insufficient_scope"},
-        ),
+@example(realm="注文", message="claim 'ü名' is nested too deeply \U0001f600")
+def test_challenges_are_printable_ascii_whatever_the_realm_and_message(realm: str, message: str) -> None:
+    for answer in all_answers(realm, message):
+        challenge = answer.headers["WWW-Authenticate"]
+        assert _PRINTABLE_ASCII.fullmatch(challenge), challenge
+        params = challenge_params(challenge)
+        for name in ("error_description", "scope"):
+            assert _RFC_6750_VALUE.fullmatch(params.get(name, "")), params
+
+
+@settings(max_examples=300)
+@given(
+    realm=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1),
+    message=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E, exclude_characters='"\\')),
+)
+def test_printable_ascii_realms_and_messages_round_trip(realm: str, message: str) -> None:
+    expected = [
+        {"realm": realm},
+        {"realm": realm, "error": "invalid_token", "error_description": message},
+        {"realm": realm, "error": "insufficient_scope", "scope": message or "s"},
+        {"realm": realm, "error": "insufficient_scope"},
     ]
-    for answer, expected in answers:
-        for value in answer.headers.values():
-            assert not has_control(value)
-        assert challenge_params(answer.headers["WWW-Authenticate"]) == expected
+    challenges = [answer.headers["WWW-Authenticate"] for answer in all_answers(realm, message)]
+    assert [challenge_params(challenge) for challenge in challenges] == expected
 
 
 # -- realm and WebSocket close codes ---------------------------------------------------------------------------------

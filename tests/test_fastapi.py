@@ -767,3 +767,54 @@ def test_no_authorization_header_value_ever_yields_a_500(
 
     assert response.status_code in (401, 403), response.text
     assert set(response.json()) == {"detail", "code"}
+
+
+# -- malformed bearer headers and non-ASCII challenge text ---------------------------------------------------------
+
+
+async def test_optional_auth_accepts_a_tab_between_bearer_and_the_token(
+    client: httpx.AsyncClient, issuer: LocalIssuer
+) -> None:
+    token = issuer.access_token(username="bob")
+
+    response = await client.get("/greeting", headers={"Authorization": f"Bearer\t{token}"})
+
+    assert response.json() == {"hello": "bob"}
+
+
+@pytest.mark.parametrize("separator", [":", ",", ""])
+async def test_optional_auth_with_a_bearer_scheme_glued_to_its_token_is_401(
+    client: httpx.AsyncClient, issuer: LocalIssuer, separator: str
+) -> None:
+    token = issuer.access_token(username="bob")
+
+    response = await client.get("/greeting", headers={"Authorization": f"Bearer{separator}{token}"})
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "malformed_token"
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+async def test_a_refusal_naming_a_non_latin_1_claim_is_401_with_an_ascii_challenge(
+    client: httpx.AsyncClient, issuer: LocalIssuer
+) -> None:
+    nested: object = "deep"
+    for _ in range(40):  # deeper than the 32 levels a claim may nest
+        nested = [nested]
+
+    response = await client.get("/me", headers=bearer(issuer.access_token(claims={"ü名": nested})))
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "claim 'ü名' is nested too deeply", "code": "invalid_claim"}
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="{REALM}", error="invalid_token", error_description="claim \'??\' is nested too deeply"'
+    )
+
+
+async def test_a_non_latin_1_realm_is_answered_401_with_an_ascii_challenge(verifier: CognitoVerifier) -> None:
+    app = build_app(CognitoAuth(verifier, realm="注文 api"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+        response = await client.get("/me")
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="?? api"'

@@ -752,3 +752,22 @@ def test_no_mutation_of_a_real_token_ever_yields_a_500(app: Flask, issuer: Local
     response = get(app, "/orders", bearer(mutated))
 
     assert response.status_code in (200, 401, 403)
+
+
+# -- malformed bearer headers ----------------------------------------------------------------------------------------
+
+
+def test_optional_view_accepts_a_tab_between_bearer_and_the_token(app: Flask, issuer: LocalIssuer) -> None:
+    response = get(app, "/maybe", f"Bearer\t{issuer.access_token(username='bob')}")
+
+    assert response.json == {"username": "bob", "truthy": True}
+
+
+@pytest.mark.parametrize("separator", [":", ",", ""])
+def test_optional_view_with_a_bearer_scheme_glued_to_its_token_gets_401(
+    app: Flask, issuer: LocalIssuer, separator: str
+) -> None:
+    response = get(app, "/maybe", f"Bearer{separator}{issuer.access_token(username='bob')}")
+
+    assert response.status_code == 401
+    assert code_of(response) == "malformed_token"
