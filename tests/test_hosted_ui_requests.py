@@ -73,19 +73,19 @@ def test_cookies_that_came_twice_keep_all_their_values_apart() -> None:
 
 
 def test_without_repeated_cookies_there_is_one_reading() -> None:
-    readings = list(request(cookie_headers=["a=1; b=2"]).cookie_readings())
+    readings = list(request(cookie_headers=["a=1; b=2"]).cookie_readings(["a"]))
 
     assert readings == [{"a": "1", "b": "2"}]
 
 
 def test_a_repeated_cookie_is_read_once_with_each_of_its_values() -> None:
-    readings = list(request(cookie_headers=["s=mine; other=x; s=planted"]).cookie_readings())
+    readings = list(request(cookie_headers=["s=mine; other=x; s=planted"]).cookie_readings(["s"]))
 
     assert readings == [{"s": "mine", "other": "x"}, {"s": "planted", "other": "x"}]
 
 
 def test_two_repeated_cookies_are_read_in_every_combination() -> None:
-    readings = list(request(cookie_headers=["s=1; s.1=a; s=2; s.1=b"]).cookie_readings())
+    readings = list(request(cookie_headers=["s=1; s.1=a; s=2; s.1=b"]).cookie_readings(["s", "s.1"]))
 
     assert sorted((reading["s"], reading["s.1"]) for reading in readings) == [
         ("1", "a"),
@@ -95,7 +95,17 @@ def test_two_repeated_cookies_are_read_in_every_combination() -> None:
     ]
 
 
+def test_repeated_cookies_outside_the_names_asked_for_are_not_combined() -> None:
+    # Junk cookies sent twice must not use up the combinations of the session's own cookies.
+    junk = "; ".join(f"junk{index}=x; junk{index}=y" for index in range(10))
+    readings = list(request(cookie_headers=[f"{junk}; s=planted; s=mine"]).cookie_readings(["s"]))
+
+    assert [reading["s"] for reading in readings] == ["planted", "mine"]
+    assert all(reading["junk0"] == "" for reading in readings)
+
+
 def test_cookie_readings_stop_at_the_limit() -> None:
     many = "; ".join(f"c{index}=x; c{index}=y" for index in range(10))  # 1024 combinations
+    names = [f"c{index}" for index in range(10)]
 
-    assert len(list(request(cookie_headers=[many]).cookie_readings(limit=16))) == 16
+    assert len(list(request(cookie_headers=[many]).cookie_readings(names, limit=16))) == 16

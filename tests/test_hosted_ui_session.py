@@ -640,7 +640,9 @@ def stored_pending(sealer: Sealer, clock: Clock, store: MemorySessionStore) -> P
     return PendingSignIns(sealer, store=store, clock=clock)
 
 
-BROWSER_COOKIE = "__Host-cognito_signin_browser"  # on https; plain "cognito_signin_browser" on http://localhost
+def browser_cookie(pending_name: str, prefix: str = "__Host-") -> str:
+    """The name of the browser cookie a sign-in is tied to ("__Host-" on https, none on http://localhost)."""
+    return f"{prefix}cognito_signin_browser_{pending_name[-16:]}"
 
 
 def pending_cookies(browser: Browser) -> dict[str, str]:
@@ -689,33 +691,37 @@ def test_pending_sign_in_cookie_has_no_secure_on_localhost(pending: PendingSignI
 
 
 def test_the_browser_cookie_is_host_prefixed_on_https_and_lasts_as_long_as_a_sign_in(pending: PendingSignIns) -> None:
-    _, header = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=HTTPS)
+    sign_in, header = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=HTTPS)
     name, value, attributes = parse_set_cookie(header)
-    assert name == BROWSER_COOKIE
+    assert name == browser_cookie(parse_set_cookie(sign_in)[0])
     assert len(value) == 43
     assert attributes == {"Path": "/", "Max-Age": "600", "HttpOnly": "", "SameSite": "Lax", "Secure": ""}
 
 
 def test_the_browser_cookie_on_localhost_has_no_prefix_and_no_secure(pending: PendingSignIns) -> None:
-    _, header = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=LOCAL)
+    sign_in, header = pending.start("the-state", {"v": 1}, request_cookies={}, request_url=LOCAL)
     name, _, attributes = parse_set_cookie(header)
-    assert name == "cognito_signin_browser"
+    assert name == browser_cookie(parse_set_cookie(sign_in)[0], prefix="")
     assert "Secure" not in attributes
 
 
-def test_sign_ins_in_two_tabs_share_one_browser_cookie(pending: PendingSignIns) -> None:
+def test_sign_ins_started_in_two_tabs_at_once_both_finish(pending: PendingSignIns) -> None:
+    # Both requests leave before either answer arrives: neither carries the other's cookies.
     browser = Browser()
-    started(pending, browser, "state-tab-1", {"v": 1})
-    first = browser.cookies[BROWSER_COOKIE]
-    started(pending, browser, "state-tab-2", {"v": 2})
-    assert browser.cookies[BROWSER_COOKIE] == first
+    first = pending.start("state-tab-1", {"v": 1}, request_cookies={}, request_url=HTTPS)
+    second = pending.start("state-tab-2", {"v": 2}, request_cookies={}, request_url=HTTPS)
+    browser.receive(first)
+    browser.receive(second)
+    assert finish(pending, browser, "state-tab-1") == {"v": 1}
+    assert finish(pending, browser, "state-tab-2") == {"v": 2}
 
 
 def test_a_sign_in_finishes_only_with_the_browser_cookie_it_was_started_with(pending: PendingSignIns) -> None:
     browser = Browser()
     started(pending, browser, "the-state", {"v": 1})
     without = pending_cookies(browser)
-    other = {**browser.cookies, BROWSER_COOKIE: "A" * 43}
+    [name] = without
+    other = {**browser.cookies, browser_cookie(name): "A" * 43}
     assert pending.finish("the-state", request_cookies=without, request_url=HTTPS)[0] is None
     assert pending.finish("the-state", request_cookies=other, request_url=HTTPS)[0] is None
     assert finish(pending, browser, "the-state") == {"v": 1}
@@ -735,7 +741,7 @@ def test_finish_deletes_the_pending_cookie(pending: PendingSignIns) -> None:
     started(pending, browser, "the-state", {"v": 1})
     [cookie_name] = pending_cookies(browser)
     _, headers = pending.finish("the-state", request_cookies=browser.cookies, request_url=HTTPS)
-    assert deleted_names(headers) == {cookie_name}
+    assert deleted_names(headers) == {cookie_name, browser_cookie(cookie_name)}
 
 
 def test_finish_is_single_use_a_replayed_cookie_is_refused(pending: PendingSignIns) -> None:
@@ -802,7 +808,7 @@ def test_cookie_of_one_state_cannot_finish_another(pending: PendingSignIns) -> N
     cookies = {**victim.cookies, victim_name: attacker_value}
     data, headers = pending.finish("victims-state", request_cookies=cookies, request_url=HTTPS)
     assert data is None
-    assert deleted_names(headers) == {victim_name}
+    assert deleted_names(headers) == {victim_name, browser_cookie(victim_name)}
 
 
 def test_tampered_pending_cookie_finishes_nothing(pending: PendingSignIns) -> None:
@@ -847,7 +853,10 @@ def test_beyond_max_pending_the_oldest_store_entries_are_deleted(sealer: Sealer,
 def test_starting_deletes_unreadable_pending_cookies(pending: PendingSignIns) -> None:
     junk = {"cognito_signin_0123456789abcdef": "junk"}
     headers = pending.start("the-state", {"v": 1}, request_cookies=junk, request_url=HTTPS)
-    assert deleted_names(headers) == {"cognito_signin_0123456789abcdef"}
+    assert deleted_names(headers) == {
+        "cognito_signin_0123456789abcdef",
+        browser_cookie("cognito_signin_0123456789abcdef"),
+    }
 
 
 def test_starting_the_same_state_again_replaces_its_cookie(sealer: Sealer) -> None:

@@ -15,7 +15,7 @@ from devserver_support import Dev, running
 from signin_support import APP, hosted_ui_client
 
 from cognito_guard.claims import Claims
-from cognito_guard.hosted_ui import HostedUIClient, MemorySessionStore, TokenSet, WebRequest
+from cognito_guard.hosted_ui import CookieSettings, HostedUIClient, MemorySessionStore, TokenSet, WebRequest
 from cognito_guard.hosted_ui._web import WebSignIn
 from cognito_guard.testing import SigningKeyPair
 
@@ -141,4 +141,54 @@ def test_sync_after_sign_out_a_copy_of_the_old_cookie_does_not_get_the_refreshed
 
     assert refreshed.user is not None
     assert replayed.user is None
+    client.close()
+
+
+def test_a_sign_out_between_a_refreshs_load_and_save_still_ends_the_stored_session(dev: Dev, clock: Clock) -> None:
+    # Flask threads: the sign-out runs in another thread just as the refresh is about to save. Simulated here by
+    # signing out from inside the save.
+    client = hosted_ui_client(dev, clock)
+    store = MemorySessionStore(clock=clock)
+    web = WebSignIn.build(client, secret_key=SECRET, store=store, revoke_on_logout=False, clock=clock)
+    request = expired_session(web, dev, clock)
+    save = web.sessions.save
+
+    def save_after_a_sign_out(*args: Any, **kwargs: Any) -> list[str]:
+        web.logout_sync(request)
+        return save(*args, **kwargs)
+
+    web.sessions.save = save_after_a_sign_out  # type: ignore[method-assign]
+
+    result = web.check_sync(request)
+
+    assert result.user is None
+    assert web.sessions.load(request.cookies) is None
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("redirect_uri", "cookie", "name"),
+    [
+        ("https://app.example.com/auth/callback", None, "__Host-cognito_session"),
+        (f"{APP}/auth/callback", None, "cognito_session"),
+        ("https://app.example.com/auth/callback", CookieSettings(name="app_session"), "app_session"),
+        ("https://app.example.com/auth/callback", CookieSettings(domain="example.com"), "cognito_session"),
+        ("https://app.example.com/auth/callback", CookieSettings(secure=False), "cognito_session"),
+    ],
+    ids=["https", "http localhost", "own name", "with a domain", "secure=False"],
+)
+def test_the_default_session_cookie_is_host_prefixed_when_it_can_be(
+    dev: Dev, clock: Clock, redirect_uri: str, cookie: CookieSettings | None, name: str
+) -> None:
+    client = HostedUIClient(
+        domain=dev.base_url,
+        user_pool_id="us-east-1_LocalDev",
+        issuer=dev.issuer,
+        client_id="local-client",
+        redirect_uri=redirect_uri,
+        clock=clock,
+    )
+    web = WebSignIn.build(client, secret_key=SECRET, cookie=cookie, clock=clock)
+
+    assert web.sessions.cookie_names[0] == name
     client.close()

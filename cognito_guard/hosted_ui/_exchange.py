@@ -107,16 +107,16 @@ class WebRequest:
             repeated_cookies=_repeated(cookies),
         )
 
-    def cookie_readings(self, limit: int = 16) -> Iterator[Mapping[str, str]]:
-        """:attr:`cookies`, or with cookies that came twice, each way of choosing one value for each (at most
-        ``limit``). Only for ending sessions: signing out tries every reading, so a planted cookie next to the
-        genuine one cannot keep the genuine session alive."""
-        if not self.repeated_cookies:
+    def cookie_readings(self, names: Iterable[str], limit: int = 64) -> Iterator[Mapping[str, str]]:
+        """:attr:`cookies`, or when some of ``names`` came twice, each way of choosing one value for each of those (at
+        most ``limit``; other repeated names keep their empty value). Only for ending sessions: signing out tries every
+        reading, so a planted cookie next to the genuine one cannot keep the genuine session alive."""
+        repeated = {name: self.repeated_cookies[name] for name in names if name in self.repeated_cookies}
+        if not repeated:
             yield self.cookies
             return
-        names = list(self.repeated_cookies)
-        for choice in itertools.islice(itertools.product(*self.repeated_cookies.values()), limit):
-            yield {**self.cookies, **dict(zip(names, choice, strict=True))}
+        for choice in itertools.islice(itertools.product(*repeated.values()), limit):
+            yield {**self.cookies, **dict(zip(repeated, choice, strict=True))}
 
     @property
     def wants_html(self) -> bool:

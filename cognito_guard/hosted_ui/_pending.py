@@ -33,7 +33,6 @@ _MAX_FINISHED = 10_000
 
 _PENDING = "pending-sign-in"
 _PENDING_KEY = "pending:"
-_BINDING = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
 def _state_digest(state: str) -> str:
@@ -55,8 +54,9 @@ class PendingSignIns:
 
     The sign-in cookies live under the routes' path, where the ``__Host-`` prefix is impossible, so a sibling
     subdomain could plant one of its own (with a callback URL of its own account: login CSRF). Each sign-in is
-    therefore also tied to a random browser cookie at ``Path=/``, named ``__Host-...`` on https so that no other
-    site can set it, whose hash is sealed into the sign-in.
+    therefore also tied to a random cookie of its own at ``Path=/``, named ``__Host-...`` when cookies are Secure so
+    that no other site can set it, whose hash is sealed into the sign-in. One per sign-in, not one per browser: two
+    tabs starting at once would otherwise each make one, and the browser keep only the last.
     """
 
     def __init__(
@@ -100,10 +100,7 @@ class PendingSignIns:
         digest = _state_digest(state)
         name = self._prefix + digest[:16]
         secure = _is_secure(self._secure, self._prefix, request_url)
-        binding_name = self._binding_name(secure)
-        binding = request_cookies.get(binding_name, "")
-        if not _BINDING.fullmatch(binding):  # none yet: sign-ins in other tabs share the one there is
-            binding = secrets.token_urlsafe(32)
+        binding = secrets.token_urlsafe(32)
         content: dict[str, Any] = {"s": state, "c": self._clock(), "b": _binding_digest(binding)}
         if self._store is None:
             content["d"] = dict(data)
@@ -126,17 +123,11 @@ class PendingSignIns:
                 self._store.delete(_PENDING_KEY + _state_digest(other_state))
         if self._store is not None:
             self._store.set(_PENDING_KEY + digest, data, ttl=self._lifetime)
-        cookie = self._cookie(name, sealed, math.ceil(self._lifetime), secure)
-        binding_cookie = _set_cookie(
-            binding_name,
-            binding,
-            path="/",
-            domain=None,
-            max_age=math.ceil(self._lifetime),
-            same_site="Lax",
-            secure=secure,
-        )
-        return [cookie, binding_cookie, *(self._cookie(stale_name, "", 0, secure) for stale_name in stale)]
+        lifetime = math.ceil(self._lifetime)
+        headers = [self._cookie(name, sealed, lifetime, secure), self._binding_cookie(name, binding, lifetime, secure)]
+        for stale_name in stale:
+            headers += [self._cookie(stale_name, "", 0, secure), self._binding_cookie(stale_name, "", 0, secure)]
+        return headers
 
     def finish(
         self, state: str, *, request_cookies: Mapping[str, str], request_url: str
@@ -151,9 +142,12 @@ class PendingSignIns:
         if value is None:
             return None, []
         secure = _is_secure(self._secure, self._prefix, request_url)
+        binding_name = self._binding_name(name, secure)
         deletion = [self._cookie(name, "", 0, secure)]
+        if binding_name in request_cookies:
+            deletion.append(self._binding_cookie(name, "", 0, secure))
         opened = self._open(value)
-        binding = _binding_digest(request_cookies.get(self._binding_name(secure), ""))
+        binding = _binding_digest(request_cookies.get(binding_name, ""))
         if (
             opened is None
             or not hmac.compare_digest(opened[0].encode("utf-8"), state.encode("utf-8"))
@@ -166,9 +160,21 @@ class PendingSignIns:
             return None, deletion
         return opened[2], deletion
 
-    def _binding_name(self, secure: bool) -> str:
+    def _binding_name(self, name: str, secure: bool) -> str:
+        """The browser cookie of the sign-in whose cookie is ``name`` (both end in the same 16 digest digits)."""
         base = self._prefix.removeprefix("__Secure-").removeprefix("__Host-")
-        return f"{'__Host-' if secure else ''}{base}browser"
+        return f"{'__Host-' if secure else ''}{base}browser_{name[-16:]}"
+
+    def _binding_cookie(self, name: str, value: str, max_age: int, secure: bool) -> str:
+        return _set_cookie(
+            self._binding_name(name, secure),
+            value,
+            path="/",
+            domain=None,
+            max_age=max_age,
+            same_site="Lax",
+            secure=secure,
+        )
 
     def _open(self, value: str) -> tuple[str, float, dict[str, Any], str] | None:
         """(state, created at, data, browser binding digest) from a pending sign-in cookie, or None."""

@@ -167,6 +167,11 @@ class Sessions:
         surplus = [name for name in self._chunk_names[len(chunks) :] if name in request_cookies]
         return headers + [self._cookie(name, "", 0, secure) for name in surplus]
 
+    @property
+    def cookie_names(self) -> tuple[str, ...]:
+        """Every cookie name a session may use (``name``, ``name.1`` ...)."""
+        return self._chunk_names
+
     def forget(self, request_cookies: Mapping[str, str]) -> None:
         """With a store, drop the entry these cookies point at (without a store, cookies are all there is)."""
         if self._store is not None:

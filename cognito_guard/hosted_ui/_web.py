@@ -62,6 +62,7 @@ class _SignedOut:
 
 
 _SIGNED_OUT = _SignedOut()
+_DEFAULT_COOKIE_NAME = CookieSettings().name
 _Outcome: TypeAlias = "tuple[TokenSet, Claims | None] | CognitoGuardError | _SignedOut"
 
 
@@ -124,6 +125,15 @@ class WebSignIn:
         settings = cookie or CookieSettings()
         if settings.secure is None:
             settings = dataclasses.replace(settings, secure=urlsplit(client.redirect_uri).scheme == "https")
+        if (
+            settings.secure
+            and settings.name == _DEFAULT_COOKIE_NAME
+            and settings.domain is None
+            and settings.path == "/"
+        ):
+            # On https the default session cookie is __Host-: only this host can set it, so a sibling subdomain can
+            # neither plant a session of its own account nor a second copy next to the user's.
+            settings = dataclasses.replace(settings, name=f"__Host-{_DEFAULT_COOKIE_NAME}")
         sealer = Sealer(secret_key, clock=clock)
         return cls(
             client,
@@ -240,17 +250,21 @@ class WebSignIn:
         """Forget every session the request's cookies open (one, unless a cookie came twice): its stored entry, and
         any refresh of it under way or just done (see ``_SIGNED_OUT_SECONDS``). Returns the refresh tokens to
         revoke."""
-        refresh_tokens = []
-        for reading in request.cookie_readings():
-            tokens = self._tokens(self.sessions.load(reading))
-            self.sessions.forget(reading)
-            if tokens is not None and tokens.refresh_token:
-                refresh_tokens.append(tokens.refresh_token)
-        ended_until = self._clock() + _SIGNED_OUT_SECONDS
+        readings = list(request.cookie_readings(self.sessions.cookie_names))
+        found = (self._tokens(self.sessions.load(reading)) for reading in readings)
+        refresh_tokens = list(
+            dict.fromkeys(tokens.refresh_token for tokens in found if tokens and tokens.refresh_token)
+        )
+        # The marks go first: a refresh finishing between them and the stored entry's deletion finds the mark after
+        # saving (see _after_refresh), and one finishing later saves before the deletion.
+        now = self._clock()
         with self._locks_guard:
+            self._prune(now)
             for refresh_token in refresh_tokens:
-                self._refreshed[self._key(refresh_token)] = (ended_until, _SIGNED_OUT)
-        return list(dict.fromkeys(refresh_tokens)) if self.revoke_on_logout else []
+                self._refreshed[self._key(refresh_token)] = (now + _SIGNED_OUT_SECONDS, _SIGNED_OUT)
+        for reading in readings:
+            self.sessions.forget(reading)
+        return refresh_tokens if self.revoke_on_logout else []
 
     def _logout_response(self, request: WebRequest) -> WebResponse:
         cookies = self.sessions.clear(request_cookies=request.cookies, request_url=request.url)
@@ -327,13 +341,22 @@ class WebSignIn:
         failed = isinstance(outcome, CognitoGuardError)
         # Flask threads refreshing different sessions get here at once: the shared dict is changed under a lock.
         with self._locks_guard:
-            for stale in [name for name, entry in self._refreshed.items() if entry[0] <= now]:
-                del self._refreshed[stale]
+            self._prune(now)
             found = self._refreshed.get(key)
             if found is not None and found[1] is _SIGNED_OUT:
                 return self._outcome(_SIGNED_OUT)
             self._refreshed[key] = (now + (_FAILURE_REUSE_SECONDS if failed else _REFRESH_REUSE_SECONDS), outcome)
         return self._outcome(outcome)
+
+    def _prune(self, now: float) -> None:
+        """Drop the outcomes and sign-out marks that have run out (call under ``_locks_guard``)."""
+        for stale in [name for name, entry in self._refreshed.items() if entry[0] <= now]:
+            del self._refreshed[stale]
+
+    def _was_signed_out(self, key: str) -> bool:
+        with self._locks_guard:
+            found = self._refreshed.get(key)
+        return found is not None and found[1] is _SIGNED_OUT and found[0] > self._clock()
 
     @staticmethod
     def _outcome(outcome: _Outcome) -> tuple[TokenSet, Claims | None]:
@@ -382,7 +405,7 @@ class WebSignIn:
             return self._signed_out(request)
         finally:
             self._leave(self._async_locks, loop_key, entry)
-        return self._after_refresh(request, *refreshed)
+        return self._after_refresh(request, key, *refreshed)
 
     async def _refresh_async(self, refresh_token: str) -> tuple[TokenSet, Claims | None] | CognitoGuardError:
         try:
@@ -420,7 +443,7 @@ class WebSignIn:
             return self._signed_out(request)
         finally:
             self._leave(self._sync_locks, key, entry)
-        return self._after_refresh(request, *refreshed)
+        return self._after_refresh(request, key, *refreshed)
 
     def _refresh_sync(self, refresh_token: str) -> tuple[TokenSet, Claims | None] | CognitoGuardError:
         try:
@@ -428,13 +451,16 @@ class WebSignIn:
         except (SignInError, TokenError, HostedUIUnavailableError, KeysUnavailableError) as error:
             return error
 
-    def _after_refresh(self, request: WebRequest, tokens: TokenSet, claims: Claims | None) -> _Check:
+    def _after_refresh(self, request: WebRequest, key: str, tokens: TokenSet, claims: Claims | None) -> _Check:
         data = self.sessions.load(request.cookies)
         # No ID token in the answer (a session needs one), or the stored session is gone: signed out meanwhile,
         # perhaps by another worker sharing the store.
         if claims is None or data is None:
             return self._signed_out(request)
-        return _Check(SignedInUser(claims, tokens), self._save(request, data, tokens))
+        cookies = self._save(request, data, tokens)
+        if self._was_signed_out(key):  # a sign-out in another thread between the load and the save: it stands
+            return self._signed_out(request)
+        return _Check(SignedInUser(claims, tokens), cookies)
 
     # --- refusing a request ---------------------------------------------------------------------------------------
 
