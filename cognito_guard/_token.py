@@ -55,29 +55,32 @@ def _refuse_spelling(segment: bytes) -> NoReturn:
     raise MalformedTokenError("token segment is not valid base64url (stray bits in its last character)")
 
 
-if sys.version_info >= (3, 11):
+def _decode_strict(segment: bytes) -> bytes:
+    """Decode one segment from :func:`split`, strictly: a character outside base64url, a length no encoder produces,
+    or stray bits in the last character (another spelling of the same bytes) is malformed. Python 3.11+."""
+    remainder = len(segment) & 3
+    if (_VALUE[segment[-1]] & _STRAY_BITS[remainder]) if segment else True:
+        _refuse_spelling(segment)
+    try:
+        return binascii.a2b_base64(segment + _PADDING[remainder], strict_mode=True)  # type: ignore[call-arg,unused-ignore]
+    except binascii.Error:  # e.g. a length of 1 modulo 4 ending in "A" (no stray bits to see)
+        raise MalformedTokenError("token segment is not valid base64url") from None
 
-    def decode(segment: bytes) -> bytes:
-        """Decode one segment from :func:`split`, strictly: a character outside base64url, a length no encoder
-        produces, or stray bits in the last character (another spelling of the same bytes) is malformed."""
-        remainder = len(segment) & 3
-        if (_VALUE[segment[-1]] & _STRAY_BITS[remainder]) if segment else True:
-            _refuse_spelling(segment)
-        try:
-            return binascii.a2b_base64(segment + _PADDING[remainder], strict_mode=True)
-        except binascii.Error:
-            raise MalformedTokenError("token segment is not valid base64url") from None
 
-else:  # pragma: no cover - Python 3.10 has no strict mode: check the alphabet first
-
-    def decode(segment: bytes) -> bytes:
-        """Decode one segment from :func:`split` strictly (see the Python 3.11+ version)."""
-        remainder = len(segment) & 3
-        if (_VALUE[segment[-1]] & _STRAY_BITS[remainder]) if segment else True:
-            _refuse_spelling(segment)
-        if _SEGMENT.fullmatch(segment) is None:
-            raise MalformedTokenError("token segment is not valid base64url")
+def _decode_checked(segment: bytes) -> bytes:
+    """:func:`_decode_strict` for Python 3.10, which has no strict mode: the alphabet is checked first."""
+    remainder = len(segment) & 3
+    if (_VALUE[segment[-1]] & _STRAY_BITS[remainder]) if segment else True:
+        _refuse_spelling(segment)
+    if _SEGMENT.fullmatch(segment) is None:
+        raise MalformedTokenError("token segment is not valid base64url")
+    try:
         return binascii.a2b_base64(segment + _PADDING[remainder])
+    except binascii.Error:  # e.g. a length of 1 modulo 4 ending in "A" (no stray bits to see)
+        raise MalformedTokenError("token segment is not valid base64url") from None
+
+
+decode: Callable[[bytes], bytes] = _decode_strict if sys.version_info >= (3, 11) else _decode_checked
 
 
 def b64url_decode(segment: str) -> bytes:

@@ -40,7 +40,7 @@ _TOKEN_USES: dict[str, TokenUse | None] = {"access": "access", "id": "id", "any"
 
 
 def _named(name: str, error: ConfigurationError) -> ConfigurationError:
-    return ConfigurationError(f"{name}: {error.message}")
+    return error if error.message.startswith(name) else ConfigurationError(f"{name}: {error.message}")
 
 
 class _Reader:
@@ -161,20 +161,21 @@ class Settings:
         return cls.from_mapping(os.environ if environ is None else environ)
 
     def verifier(self, **options: Any) -> CognitoVerifier:
-        """Build the :class:`CognitoVerifier`; ``options`` are passed on (``scopes=``, ``jwks_cache=``...).
+        """Build the :class:`CognitoVerifier`; ``options`` are its other keywords (``scopes=``, ``jwks_cache=``...)
+        and win over the environment's settings (``leeway=5`` over ``COGNITO_LEEWAY``).
 
         With ``COGNITO_JWKS_FILE`` the verifier never touches the network.
         """
-        return CognitoVerifier(
-            user_pool_id=self.user_pool_id,
-            client_id=list(self.client_id),
-            token_use=self.token_use,
-            issuer=self.issuer,
-            jwks_uri=self.jwks_uri,
-            jwks=self.jwks_file,
-            leeway=self.leeway,
-            **options,
-        )
+        settings: dict[str, Any] = {
+            "user_pool_id": self.user_pool_id,
+            "client_id": list(self.client_id),
+            "token_use": self.token_use,
+            "issuer": self.issuer,
+            "jwks_uri": self.jwks_uri,
+            "jwks": self.jwks_file,
+            "leeway": self.leeway,
+        }
+        return CognitoVerifier(**{**settings, **options})
 
 
 def verifier_from_env(environ: Mapping[str, str] | None = None, **options: Any) -> CognitoVerifier:

@@ -1,6 +1,6 @@
 """Quickstart: verify Cognito tokens offline and see what cognito_guard decides, and why.
 
-Run it with `make demo` (or `python examples/quickstart.py`). No AWS account and no network: a LocalIssuer plays the
+Run it with `python examples/quickstart.py`. No AWS account and no network: a LocalIssuer plays the
 user pool (it mints Cognito-shaped tokens and publishes its JWKS), and the verifier gets that JWKS preloaded, exactly as
 a worker would with COGNITO_JWKS_FILE.
 """

@@ -480,6 +480,19 @@ def test_verifier_from_env_passes_options_on(issuer: LocalIssuer, env: dict[str,
         verifier.verify_sync(issuer.access_token(scopes=["profile"]))
 
 
+def test_verifier_from_env_options_win_over_the_environment(issuer: LocalIssuer, env: dict[str, str]) -> None:
+    verifier = verifier_from_env({**env, "COGNITO_LEEWAY": "0"}, clock=issuer.clock, leeway=30)
+
+    assert verifier.verify_sync(issuer.access_token(expires_in=-10)).sub
+
+
+def test_a_bad_url_names_its_variable_once() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        settings(COGNITO_ISSUER="http://cognito.example.com/local_Pool1")
+
+    assert raised.value.message.count("COGNITO_ISSUER") == 1
+
+
 def test_a_pathlib_jwks_file_builds_a_working_verifier(issuer: LocalIssuer, jwks_file: Path) -> None:
     verifier = Settings.from_mapping({**REQUIRED, "COGNITO_JWKS_FILE": jwks_file}).verifier(clock=issuer.clock)
     assert verifier.verify_sync(issuer.access_token(username="bob")).username == "bob"

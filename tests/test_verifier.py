@@ -234,6 +234,7 @@ async def test_a_valid_token_as_bytes_is_rejected_as_malformed(issuer: LocalIssu
         pytest.param(lambda token: token.replace(".", "==.", 2), id="padding-on-header-and-payload"),
         pytest.param(lambda token: replace_segment(token, 2, non_canonical(token.split(".")[2])), id="non-canonical"),
         pytest.param(lambda token: token[:-1], id="impossible-length"),
+        pytest.param(lambda token: f"{token}AAA", id="impossible-length-ending-in-A"),
         pytest.param(lambda token: "+" + token[1:], id="standard-base64-plus"),
         pytest.param(lambda token: token[:-1] + "/", id="standard-base64-slash"),
         pytest.param(lambda token: token.rsplit(".", 1)[0], id="two-segments"),
