@@ -83,15 +83,27 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dev_pool(args: argparse.Namespace) -> Any:
+def _dev_pool(args: argparse.Namespace, *, create_keys: bool) -> Any:
     from .testing.devserver import DEFAULT_APP_URLS, LocalUserPool, PoolKeys, default_config, load_config
 
     app_urls = getattr(args, "app_url", None)
     if args.config and app_urls:
         raise ConfigurationError("--app-url is for the built-in pool: list callback_urls in your --config file instead")
     config = load_config(args.config) if args.config else default_config(app_urls or DEFAULT_APP_URLS)
-    keys = PoolKeys.load_or_create(args.keys) if args.keys else None
+    keys = None
+    if args.keys:
+        keys = PoolKeys.load_or_create(args.keys) if create_keys else PoolKeys.load(args.keys)
     return LocalUserPool(config, keys=keys)
+
+
+def _public_url(args: argparse.Namespace) -> str:
+    """--public-url, or the address ``dev`` was started on (127.0.0.1 for every interface): the issuer's base."""
+    from .testing.devserver.config import origin
+    from .testing.devserver.serve import default_public_url
+
+    if args.public_url:
+        return origin(args.public_url, "--public-url")
+    return default_public_url(args.host, args.port)
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -100,8 +112,10 @@ def _dev(args: argparse.Namespace) -> int:
         import uvicorn
 
         from .testing.devserver.app import create_app
+        from .testing.devserver.serve import listens_everywhere
 
-        pool = _dev_pool(args)
+        public_url = _public_url(args)
+        pool = _dev_pool(args, create_keys=True)
     except ConfigurationError as error:
         print(f"configuration_error: {error.message}", file=sys.stderr)
         return 2
@@ -111,12 +125,17 @@ def _dev(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    base_url = f"http://{args.host}:{args.port}"
     print(pool.config.describe())
-    print(f"issuer {pool.issuer(base_url)}\nhosted UI {base_url}/oauth2/authorize", flush=True)
+    print(f"issuer {pool.issuer(public_url)}\nhosted UI {public_url}/oauth2/authorize", flush=True)
+    if not args.public_url and listens_everywhere(args.host):
+        print(
+            f"listening on every interface, but tokens name {public_url} in their issuer: pass --public-url with the "
+            "address other machines use (and the same to `dev token`)",
+            file=sys.stderr,
+        )
     if not args.keys:
         print("keys are new and in memory: pass --keys DIR to keep tokens valid across restarts", file=sys.stderr)
-    uvicorn.run(create_app(pool=pool), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(create_app(pool=pool, public_url=public_url), host=args.host, port=args.port, log_level="info")
     return 0
 
 
@@ -125,7 +144,6 @@ def _dev_token(args: argparse.Namespace) -> int:
         print("dev token needs --keys DIR, the same directory as the running `cognito-guard dev`", file=sys.stderr)
         return 2
     if not Path(args.keys).is_dir():
-        # New keys here would sign a token that the running stand-in (with other keys) refuses.
         print(
             f"dev token: no keys directory {args.keys}: pass the --keys DIR of the running `cognito-guard dev`",
             file=sys.stderr,
@@ -135,8 +153,8 @@ def _dev_token(args: argparse.Namespace) -> int:
         print("dev token needs exactly one of --user NAME or --client CLIENT_ID", file=sys.stderr)
         return 2
     try:
-        pool = _dev_pool(args)
-        base_url = f"http://{args.host}:{args.port}"
+        base_url = _public_url(args)
+        pool = _dev_pool(args, create_keys=False)  # new keys would sign tokens the running stand-in refuses
         scopes = tuple(args.scope) if args.scope else None
         if args.user is not None:
             tokens = pool.sign_in(args.user, base_url=base_url, client_id=args.client_id, scopes=scopes)
@@ -169,6 +187,13 @@ def _dev_options(*, defaults: bool) -> argparse.ArgumentParser:
         "--keys",
         default=default(None),
         help="directory to load the signing keys from, or (dev only) to save new ones to",
+    )
+    options.add_argument(
+        "--public-url",
+        default=default(None),
+        metavar="URL",
+        help="the stand-in's address in issuers and discovery, whatever Host a request carries "
+        "(default http://HOST:PORT; http://127.0.0.1:PORT when HOST is 0.0.0.0 or ::)",
     )
     return options
 

@@ -19,8 +19,8 @@ from conftest import Clock
 
 from cognito_guard import Claims, CognitoVerifier
 from cognito_guard.testing import SigningKeyPair
-from cognito_guard.testing.devserver import LocalUserPool, PoolConfig, PoolKeys, create_app
-from cognito_guard.testing.devserver.serve import serve_in_thread
+from cognito_guard.testing.devserver import LocalUserPool, PoolConfig, PoolKeys
+from cognito_guard.testing.devserver.serve import serve_pool_in_thread
 
 CALLBACK = "http://localhost:8000/auth/callback"
 SIGN_OUT = "http://localhost:8000/"
@@ -60,10 +60,11 @@ class Dev:
 def running(
     clock: Clock, keys: tuple[SigningKeyPair, SigningKeyPair], config: PoolConfig | None = None, *, port: int = 0
 ) -> Iterator[Dev]:
-    """The stand-in for ``config`` (default: the built-in pool) on 127.0.0.1, with the session's keys."""
+    """The stand-in for ``config`` (default: the built-in pool) on 127.0.0.1, with the session's keys; its public URL
+    (the issuer) is the address it listens on."""
     pool = LocalUserPool(config, keys=PoolKeys(*keys), clock=clock)
-    with serve_in_thread(create_app(pool=pool), port=port) as base_url, httpx.Client(base_url=base_url) as http:
-        yield Dev(pool, base_url, clock, http)
+    with serve_pool_in_thread(pool, port=port) as server, httpx.Client(base_url=server.base_url) as http:
+        yield Dev(pool, server.base_url, clock, http)
 
 
 def pkce() -> tuple[str, str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 
 from cognito_guard import CognitoVerifier
@@ -15,6 +16,7 @@ from cognito_guard.cli import main
 from cognito_guard.testing.devserver import PoolKeys
 
 ISSUER = "http://127.0.0.1:9229/us-east-1_LocalDev"
+EVERY_INTERFACE = "0.0.0.0"  # noqa: S104 (only passed to a fake uvicorn)
 
 
 def verifier(keys: Path, client_id: str) -> CognitoVerifier:
@@ -37,9 +39,19 @@ class FakeUvicorn:
 
     def __init__(self) -> None:
         self.runs: list[dict[str, Any]] = []
+        self.apps: list[Any] = []
 
     def run(self, app: object, **options: Any) -> None:
         self.runs.append(options)
+        self.apps.append(app)
+
+    async def issuer_served(self, host: str = "127.0.0.1:9229") -> str:
+        """The issuer the app given to ``run`` publishes, asked under ``host``."""
+        transport = httpx.ASGITransport(app=self.apps[-1])
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{host}") as client:
+            document = (await client.get("/us-east-1_LocalDev/.well-known/openid-configuration")).json()
+        issuer: str = document["issuer"]
+        return issuer
 
 
 @pytest.fixture
@@ -85,6 +97,37 @@ def test_dev_token_never_creates_a_keys_directory(tmp_path: Path) -> None:
     main(["dev", "token", "--user", "alice", "--keys", str(tmp_path / "no-such-keys")])
 
     assert not (tmp_path / "no-such-keys").exists()
+
+
+def test_dev_token_with_an_empty_keys_directory_exits_2_naming_the_missing_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dev", "token", "--user", "alice", "--keys", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "missing access.pem, id.pem, kids.json" in captured.err
+
+
+def test_dev_token_writes_no_keys_into_an_empty_directory(tmp_path: Path) -> None:
+    main(["dev", "token", "--user", "alice", "--keys", str(tmp_path)])
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dev_token_with_a_public_url_signs_for_that_issuer(keys: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = "http://localhost:9229"
+    assert main(["dev", "token", "--user", "alice", "--keys", str(keys), "--public-url", url]) == 0
+
+    token = capsys.readouterr().out.strip()
+    jwks = PoolKeys.load(keys).jwks
+    verifier = CognitoVerifier(
+        user_pool_id="us-east-1_LocalDev",
+        client_id="local-client",
+        token_use="access",
+        issuer=f"{url}/us-east-1_LocalDev",
+        jwks=jwks,
+    )
+    assert verifier.verify_sync(token).username == "alice"
 
 
 def test_dev_token_for_an_unknown_user_exits_2(keys: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,6 +188,41 @@ def test_dev_token_signs_with_the_keys_dev_created(
     assert main(["dev", "token", "--user", "alice", "--keys", str(tmp_path / "new-keys")]) == 0
     token = capsys.readouterr().out.strip()
     assert verifier(tmp_path / "new-keys", "local-client").verify_sync(token).username == "alice"
+
+
+async def test_dev_serves_the_issuer_of_its_host_and_port_whatever_host_a_request_names(
+    fake_uvicorn: FakeUvicorn,
+) -> None:
+    main(["dev", "--port", "9300"])
+
+    assert await fake_uvicorn.issuer_served(host="evil.example") == "http://127.0.0.1:9300/us-east-1_LocalDev"
+
+
+async def test_dev_serves_the_issuer_of_the_public_url_given(fake_uvicorn: FakeUvicorn) -> None:
+    main(["dev", "--public-url", "http://localhost:9229"])
+
+    assert await fake_uvicorn.issuer_served() == "http://localhost:9229/us-east-1_LocalDev"
+
+
+async def test_dev_on_every_interface_names_127_0_0_1_in_the_issuer(fake_uvicorn: FakeUvicorn) -> None:
+    main(["dev", "--host", EVERY_INTERFACE])
+
+    assert await fake_uvicorn.issuer_served() == "http://127.0.0.1:9229/us-east-1_LocalDev"
+
+
+def test_dev_on_every_interface_says_which_issuer_it_uses_and_how_to_change_it(
+    fake_uvicorn: FakeUvicorn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["dev", "--host", EVERY_INTERFACE])
+
+    error = capsys.readouterr().err
+    assert "tokens name http://127.0.0.1:9229 in their issuer" in error
+    assert "--public-url" in error
+
+
+def test_dev_with_a_public_url_that_has_a_path_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dev", "--public-url", "http://127.0.0.1:9229/cognito"]) == 2
+    assert "configuration_error: --public-url" in capsys.readouterr().err
 
 
 def test_dev_without_uvicorn_exits_2_with_an_install_hint_on_stderr(

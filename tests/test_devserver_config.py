@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,37 @@ def test_custom_attributes_become_strings() -> None:
     config = parse_config({"users": [{"username": "u", "password": "p", "attributes": {"custom:n": 7}}]})
 
     assert config.users["u"].attributes["custom:n"] == "7"
+
+
+def user_with(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {"users": [{"username": "carol", "password": "p", "attributes": attributes}]}
+
+
+@pytest.mark.parametrize("name", ["tenant", "exp", "iss", "cognito:groups", "custom:"])
+def test_attribute_that_is_neither_standard_nor_custom_is_refused_by_name(name: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"user carol: attribute '{name}' is not a Cognito attribute"):
+        parse_config(user_with({name: "x"}))
+
+
+def test_sub_as_an_attribute_is_refused_with_a_pointer_to_the_users_sub_setting() -> None:
+    with pytest.raises(ConfigurationError, match="sub is not an attribute here: use the user's own sub setting"):
+        parse_config(user_with({"sub": "11111111-1111-1111-1111-111111111111"}))
+
+
+def test_standard_attributes_are_accepted() -> None:
+    attributes = {"given_name": "Carol", "phone_number": "+15555550100", "phone_number_verified": False}
+
+    assert parse_config(user_with(attributes)).users["carol"].attributes == attributes
+
+
+def test_the_pool_file_in_the_docs_loads(tmp_path: Path) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "devserver.md").read_text(encoding="utf-8")
+    [example] = re.findall(r"```toml\n(.*?)```", text, re.DOTALL)
+    (tmp_path / "pool.toml").write_text(example, encoding="utf-8")
+
+    config = load_config(tmp_path / "pool.toml")
+
+    assert config.users["carol"].attributes["custom:tenant_id"] == "acme"
 
 
 def test_email_is_verified_unless_said_otherwise() -> None:

@@ -9,7 +9,11 @@ import pytest
 from conftest import Clock
 from devserver_support import CALLBACK, M2M_AUTH, Dev, authorize_params, location_params, running
 
+from cognito_guard.errors import ConfigurationError
 from cognito_guard.testing import SigningKeyPair
+from cognito_guard.testing.devserver import create_app
+
+NOT_ASCII_BASIC = b"Basic \xe9\xe9"  # Latin-1 on the wire: base64 of nothing
 
 
 @pytest.fixture
@@ -29,13 +33,44 @@ def test_jwks_of_another_pool_is_404(dev: Dev) -> None:
     assert dev.http.get("/us-east-1_Other/.well-known/jwks.json").status_code == 404
 
 
-def test_openid_configuration_names_the_issuer_from_the_request_host(dev: Dev) -> None:
+def test_openid_configuration_names_the_issuer_and_endpoints_under_the_public_url(dev: Dev) -> None:
     document = dev.http.get("/us-east-1_LocalDev/.well-known/openid-configuration").json()
 
     assert document["issuer"] == dev.issuer
     assert document["jwks_uri"] == f"{dev.issuer}/.well-known/jwks.json"
     assert document["token_endpoint"] == f"{dev.base_url}/oauth2/token"
     assert "end_session_endpoint" not in document  # Cognito's has none
+
+
+def test_openid_configuration_ignores_the_host_the_request_names(dev: Dev) -> None:
+    path = "/us-east-1_LocalDev/.well-known/openid-configuration"
+
+    document = dev.http.get(path, headers={"Host": "evil.example"}).json()
+
+    assert (document["issuer"], document["jwks_uri"]) == (dev.issuer, f"{dev.issuer}/.well-known/jwks.json")
+
+
+def test_tokens_name_the_public_url_in_their_issuer_whatever_host_the_request_names(dev: Dev) -> None:
+    data = {"grant_type": "client_credentials"}
+    response = dev.http.post("/oauth2/token", data=data, auth=M2M_AUTH, headers={"Host": "evil.example"})
+
+    claims = dev.verify(response.json()["access_token"], token_use="access", client_id="local-m2m")  # checks iss
+
+    assert claims["iss"] == dev.issuer
+
+
+def test_userinfo_accepts_a_token_when_reached_under_another_host_name(dev: Dev) -> None:
+    access = dev.pool.sign_in("alice", base_url=dev.base_url).access_token
+    localhost = dev.base_url.replace("127.0.0.1", "localhost")
+
+    response = dev.http.get(f"{localhost}/oauth2/userInfo", headers={"Authorization": f"Bearer {access}"})
+
+    assert response.status_code == 200
+
+
+def test_create_app_refuses_a_public_url_with_a_path() -> None:
+    with pytest.raises(ConfigurationError, match="public URL"):
+        create_app(public_url="http://127.0.0.1:9229/cognito")
 
 
 def test_authorize_shows_a_sign_in_form(dev: Dev) -> None:
@@ -103,6 +138,19 @@ def test_authorize_with_a_scope_the_client_may_not_have_redirects_invalid_scope(
 
     assert location_params(response)["error"] == "invalid_scope"
     assert response.headers["location"].startswith(CALLBACK + "?")
+
+
+@pytest.mark.parametrize("scope", ["email", "profile", "email profile orders/read"])
+def test_authorize_with_email_or_profile_but_no_openid_redirects_invalid_scope(dev: Dev, scope: str) -> None:
+    response = dev.http.get("/oauth2/authorize", params=authorize_params(scope=scope))
+
+    assert location_params(response) == {"error": "invalid_scope", "state": "state-123"}
+
+
+def test_authorize_with_only_custom_scopes_and_no_openid_shows_the_sign_in_form(dev: Dev) -> None:
+    response = dev.http.get("/oauth2/authorize", params=authorize_params(scope="orders/read"))
+
+    assert response.status_code == 200
 
 
 def test_authorize_with_plain_pkce_redirects_invalid_request(dev: Dev) -> None:
@@ -196,6 +244,14 @@ def test_client_credentials_without_a_secret_is_invalid_client(dev: Dev) -> None
     assert response.json() == {"error": "invalid_client"}
 
 
+def test_basic_credentials_that_are_not_ascii_are_invalid_client(dev: Dev) -> None:
+    data = {"grant_type": "client_credentials"}
+
+    response = dev.http.post("/oauth2/token", data=data, headers={b"Authorization": NOT_ASCII_BASIC})
+
+    assert (response.status_code, response.json()) == (400, {"error": "invalid_client"})
+
+
 def test_unknown_client_is_invalid_client(dev: Dev) -> None:
     response = dev.http.post("/oauth2/token", data={"grant_type": "client_credentials"}, auth=("who", "x"))
 
@@ -256,3 +312,9 @@ def test_revoke_with_a_wrong_secret_is_invalid_client(dev: Dev) -> None:
     response = dev.http.post("/oauth2/revoke", data={"token": "x"}, auth=("local-m2m", "nope"))
 
     assert response.json() == {"error": "invalid_client"}
+
+
+def test_revoke_with_basic_credentials_that_are_not_ascii_is_invalid_client(dev: Dev) -> None:
+    response = dev.http.post("/oauth2/revoke", data={"token": "x"}, headers={b"Authorization": NOT_ASCII_BASIC})
+
+    assert (response.status_code, response.json()) == (400, {"error": "invalid_client"})

@@ -382,3 +382,29 @@ def test_logout_with_an_unknown_client_is_an_error_page(dev: Dev) -> None:
     response = dev.http.get("/logout", params={"client_id": "nope", "logout_uri": SIGN_OUT})
 
     assert (response.status_code, response.headers.get("location")) == (400, None)
+
+
+def test_logout_with_a_callback_url_ends_the_session_and_shows_the_sign_in_form_again(dev: Dev) -> None:
+    sign_in(dev)
+    params = {"client_id": "local-client", "redirect_uri": CALLBACK, "response_type": "code", "state": "again"}
+
+    response = dev.http.get("/logout", params=params)
+
+    assert response.status_code == 302
+    again = dev.http.get(response.headers["location"])
+    assert 'name="password"' in again.text
+    assert form_fields(again.text)["state"] == "again"
+
+
+def test_logout_with_a_redirect_uri_that_is_not_a_callback_url_is_an_error_page(dev: Dev) -> None:
+    params = {"client_id": "local-client", "redirect_uri": SIGN_OUT, "response_type": "code"}
+
+    response = dev.http.get("/logout", params=params)
+
+    assert (response.status_code, response.headers.get("location")) == (400, None)
+
+
+def test_logout_with_a_redirect_uri_needs_response_type_code(dev: Dev) -> None:
+    response = dev.http.get("/logout", params={"client_id": "local-client", "redirect_uri": CALLBACK})
+
+    assert (response.status_code, response.headers.get("location")) == (400, None)

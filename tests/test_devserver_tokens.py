@@ -5,14 +5,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import Clock
 from devserver_support import CALLBACK, PASSWORD, code_for, exchange, running, signed_in_tokens
 
+from cognito_guard import Claims, CognitoVerifier
+from cognito_guard.errors import ConfigurationError
 from cognito_guard.testing import SigningKeyPair
-from cognito_guard.testing.devserver import Group, PoolKeys, parse_config
+from cognito_guard.testing.devserver import (
+    AppClient,
+    Group,
+    LocalUserPool,
+    PoolConfig,
+    PoolKeys,
+    User,
+    parse_config,
+)
 from cognito_guard.testing.devserver.serve import DevServer
 from cognito_guard.testing.devserver.tokens import roles_by_precedence
 
+BASE_URL = "http://127.0.0.1:9229"
 ADMIN = "arn:aws:iam::1:role/Admin"
 USER = "arn:aws:iam::1:role/User"
 
@@ -103,6 +115,71 @@ def test_code_of_one_client_is_invalid_grant_for_another(
     assert response.json() == {"error": "invalid_grant"}
 
 
+def pool_with_attributes(
+    clock: Clock, keys: tuple[SigningKeyPair, SigningKeyPair], attributes: dict[str, str | bool]
+) -> LocalUserPool:
+    """A pool whose user carol has ``attributes`` as given, built without parse_config (which refuses odd names)."""
+    client = AppClient("web", callback_urls=(CALLBACK,), allowed_scopes=("openid",))
+    carol = User("carol", PASSWORD, sub="carol-sub", attributes=attributes, groups=("admin",))
+    config = PoolConfig(clients={"web": client}, groups={"admin": Group("admin")}, users={"carol": carol})
+    return LocalUserPool(config, keys=PoolKeys(*keys), clock=clock)
+
+
+def id_claims(pool: LocalUserPool) -> Claims:
+    id_token = pool.sign_in("carol", base_url=BASE_URL, client_id="web").id_token
+    assert id_token is not None
+    verifier = CognitoVerifier(
+        user_pool_id=pool.config.user_pool_id,
+        client_id="web",
+        token_use="id",
+        issuer=pool.issuer(BASE_URL),
+        jwks=pool.keys.jwks,
+        clock=pool.clock,
+    )
+    return verifier.verify_sync(id_token)
+
+
+def test_attributes_named_like_fixed_claims_never_replace_them_in_the_id_token(
+    clock: Clock, session_keys: tuple[SigningKeyPair, SigningKeyPair]
+) -> None:
+    attributes: dict[str, str | bool] = {"sub": "mallory", "exp": "9", "cognito:groups": "root", "iss": "x"}
+
+    claims = id_claims(pool_with_attributes(clock, session_keys, attributes))
+
+    assert (claims.sub, claims.groups, claims["iss"]) == ("carol-sub", ("admin",), f"{BASE_URL}/us-east-1_LocalDev")
+    assert claims["exp"] == int(clock()) + 3600
+
+
+def test_attributes_cognito_does_not_know_stay_out_of_the_id_token(
+    clock: Clock, session_keys: tuple[SigningKeyPair, SigningKeyPair]
+) -> None:
+    claims = id_claims(pool_with_attributes(clock, session_keys, {"tenant": "acme", "custom:tenant": "acme"}))
+
+    assert "tenant" not in claims
+    assert claims["custom:tenant"] == "acme"
+
+
+def test_userinfo_sub_and_username_are_never_replaced_by_attributes(
+    clock: Clock, session_keys: tuple[SigningKeyPair, SigningKeyPair]
+) -> None:
+    pool = pool_with_attributes(clock, session_keys, {"sub": "mallory", "username": "mallory"})
+    access = pool.sign_in("carol", base_url=BASE_URL, client_id="web").access_token
+
+    info = pool.userinfo(f"Bearer {access}", BASE_URL)
+
+    assert (info["sub"], info["username"]) == ("carol-sub", "carol")
+
+
+@pytest.mark.parametrize("scopes", [("email",), ("profile", "orders/read")])
+def test_sign_in_shortcut_refuses_email_or_profile_without_openid(
+    clock: Clock, session_keys: tuple[SigningKeyPair, SigningKeyPair], scopes: tuple[str, ...]
+) -> None:
+    pool = LocalUserPool(keys=PoolKeys(*session_keys), clock=clock)
+
+    with pytest.raises(ConfigurationError, match="only together with openid"):
+        pool.sign_in("alice", base_url=BASE_URL, scopes=scopes)
+
+
 def test_keys_saved_to_a_directory_are_loaded_again(tmp_path: Path) -> None:
     saved = PoolKeys.load_or_create(tmp_path / "keys")
 
@@ -115,6 +192,17 @@ def test_saved_private_keys_are_readable_by_the_owner_only(tmp_path: Path) -> No
     PoolKeys.load_or_create(tmp_path / "keys")
 
     assert (tmp_path / "keys" / "access.pem").stat().st_mode & 0o077 == 0
+
+
+def test_load_reads_the_keys_save_wrote(tmp_path: Path) -> None:
+    saved = PoolKeys.load_or_create(tmp_path / "keys")
+
+    assert PoolKeys.load(tmp_path / "keys").jwks == saved.jwks
+
+
+def test_load_from_an_empty_directory_names_the_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"missing access\.pem, id\.pem, kids\.json"):
+        PoolKeys.load(tmp_path)
 
 
 def test_token_minted_before_a_restart_verifies_after_it(clock: Clock, tmp_path: Path) -> None:

@@ -9,6 +9,35 @@ import respx
 from cognito_guard import CognitoVerifier, errors
 from cognito_guard.testing import LocalIssuer, mock_jwks
 
+pytest_plugins = ["pytester"]
+
+# Two tests run in order in one session: the first changes every part of its cognito_issuer that a test can change.
+ISOLATION_TESTS = """
+from cognito_guard.testing import SigningKeyPair
+
+KIDS = []
+
+
+def test_a_changes_its_issuer(cognito_issuer):
+    KIDS.append(cognito_issuer.id_key.kid)
+    cognito_issuer.add_key(SigningKeyPair(kid="stray"))
+    cognito_issuer.rotate()
+    cognito_issuer.clock = lambda: 0.0
+
+
+def test_b_gets_an_untouched_issuer(cognito_issuer, cognito_verifier):
+    assert [key["kid"] for key in cognito_issuer.jwks["keys"]] == [
+        cognito_issuer.access_key.kid,
+        cognito_issuer.id_key.kid,
+    ]
+    assert cognito_issuer.clock() > 0
+    assert cognito_verifier.verify_sync(cognito_issuer.access_token()).username == "alice"
+
+
+def test_c_shares_the_sessions_key_pairs(cognito_issuer):
+    assert cognito_issuer.id_key.kid == KIDS[0]
+"""
+
 
 def test_access_and_id_tokens_are_signed_by_different_keys_like_cognito(issuer: LocalIssuer) -> None:
     verifier = issuer.verifier(token_use=None)
@@ -78,6 +107,25 @@ def test_cognito_issuer_fixture_mints_tokens_its_verifier_accepts(
     cognito_issuer: LocalIssuer, cognito_verifier: CognitoVerifier
 ) -> None:
     assert cognito_verifier.verify_sync(cognito_issuer.access_token(username="zoe")).username == "zoe"
+
+
+def run_isolation_tests(pytester: pytest.Pytester, *names: str) -> pytest.RunResult:
+    """Run the named ISOLATION_TESTS, in this order, in one session of their own."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    path = pytester.makepyfile(test_isolation=ISOLATION_TESTS)
+    return pytester.runpytest(*(f"{path}::{name}" for name in names))
+
+
+def test_changes_to_cognito_issuer_in_one_test_do_not_reach_the_next(pytester: pytest.Pytester) -> None:
+    result = run_isolation_tests(pytester, "test_a_changes_its_issuer", "test_b_gets_an_untouched_issuer")
+
+    result.assert_outcomes(passed=2)
+
+
+def test_cognito_issuer_key_pairs_are_made_once_per_session(pytester: pytest.Pytester) -> None:
+    result = run_isolation_tests(pytester, "test_a_changes_its_issuer", "test_c_shares_the_sessions_key_pairs")
+
+    result.assert_outcomes(passed=2)
 
 
 def test_cognito_verifier_fixture_rejects_tokens_of_another_pool(cognito_verifier: CognitoVerifier) -> None:

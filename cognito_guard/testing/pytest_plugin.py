@@ -1,6 +1,6 @@
 """pytest fixtures for apps protected by cognito_guard (registered automatically when the package is installed).
 
-- ``cognito_issuer``: a :class:`LocalIssuer` (keys made once per test session).
+- ``cognito_issuer``: a fresh :class:`LocalIssuer` per test (its keys, ``cognito_issuer_keys``, made once per session).
 - ``cognito_verifier``: a :class:`CognitoVerifier` for that issuer's access tokens with the keys preloaded.
 - ``cognito_dev_server``: the local Cognito stand-in running on 127.0.0.1 (needs starlette and uvicorn), configured
   by the ``cognito_dev_config`` fixture (override it for your own pool; default: the built-in pool).
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..verifier import CognitoVerifier
-from ._issuer import LocalIssuer
+from ._issuer import LocalIssuer, SigningKeyPair
 
 if TYPE_CHECKING:
     from .devserver.config import PoolConfig
@@ -23,9 +23,17 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def cognito_issuer() -> LocalIssuer:
-    """A local stand-in user pool that mints Cognito-shaped tokens."""
-    return LocalIssuer()
+def cognito_issuer_keys() -> tuple[SigningKeyPair, SigningKeyPair]:
+    """The access and ID key pairs ``cognito_issuer`` starts with, made once per session (the slow part)."""
+    return SigningKeyPair(), SigningKeyPair()
+
+
+@pytest.fixture
+def cognito_issuer(cognito_issuer_keys: tuple[SigningKeyPair, SigningKeyPair]) -> LocalIssuer:
+    """A local stand-in user pool that mints Cognito-shaped tokens. A new one per test, so that rotating its keys,
+    adding keys or setting its ``clock`` never reaches another test."""
+    access_key, id_key = cognito_issuer_keys
+    return LocalIssuer(access_key=access_key, id_key=id_key)
 
 
 @pytest.fixture
@@ -54,16 +62,14 @@ def cognito_dev_config() -> PoolConfig:
 def cognito_dev_server(cognito_dev_config: PoolConfig, cognito_dev_keys: PoolKeys) -> Iterator[DevServer]:
     """The local Cognito stand-in on a free 127.0.0.1 port, fresh state per test. Yields a handle with
     ``base_url``, ``issuer``, ``user_pool_id``, ``token_for("alice")``, ``client_credentials("local-m2m")``..."""
-    try:
-        import uvicorn  # noqa: F401  (imported by serve_in_thread; checked here for a clear message)
+    try:  # both are imported by serve_pool_in_thread; checked here for a clear message
+        import uvicorn  # noqa: F401
 
-        from .devserver.app import create_app
-        from .devserver.serve import serve_in_thread
+        from .devserver import app  # noqa: F401
     except ImportError as error:  # fail, not skip: a skipped test would pass silently without its server
         pytest.fail(f"cognito_dev_server needs starlette and uvicorn ({error}); pip install cognito-guard[dev-server]")
     from .devserver.pool import LocalUserPool
-    from .devserver.serve import DevServer
+    from .devserver.serve import serve_pool_in_thread
 
-    pool = LocalUserPool(cognito_dev_config, keys=cognito_dev_keys)
-    with serve_in_thread(create_app(pool=pool)) as base_url:
-        yield DevServer(base_url, pool)
+    with serve_pool_in_thread(LocalUserPool(cognito_dev_config, keys=cognito_dev_keys)) as server:
+        yield server

@@ -23,12 +23,14 @@ from .config import (
 )
 from .keys import PoolKeys
 from .pool import LocalUserPool, OAuthError, TokenResponse
+from .serve import DEFAULT_PUBLIC_URL
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 __all__ = [
     "DEFAULT_APP_URLS",
+    "DEFAULT_PUBLIC_URL",
     "AppClient",
     "Group",
     "LocalUserPool",
@@ -51,8 +53,10 @@ def create_app(
     keys: PoolKeys | None = None,
     clock: Callable[[], float] = time.time,
     pool: LocalUserPool | None = None,
+    public_url: str = DEFAULT_PUBLIC_URL,
 ) -> Starlette:
-    """The stand-in as an ASGI app (see :func:`cognito_guard.testing.devserver.app.create_app`); needs Starlette."""
+    """The stand-in as an ASGI app whose issuer is ``{public_url}/{user_pool_id}`` whatever Host a request carries
+    (see :func:`cognito_guard.testing.devserver.app.create_app`); needs Starlette."""
     from .app import create_app as create
 
-    return create(config, keys=keys, clock=clock, pool=pool)
+    return create(config, keys=keys, clock=clock, pool=pool, public_url=public_url)

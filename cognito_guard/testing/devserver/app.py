@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .config import PoolConfig
+from .config import PoolConfig, origin
 from .keys import PoolKeys
 from .pages import GENERIC_SIGN_IN_ERROR, error_page, sign_in_page
 from .pool import AuthorizePageError, AuthorizeRequest, LocalUserPool, OAuthError, RedirectError
+from .serve import DEFAULT_PUBLIC_URL
 from .state import SESSION_LIFETIME
 
 __all__ = ["SESSION_COOKIE", "create_app"]
@@ -62,10 +63,6 @@ async def _form(request: Request) -> dict[str, str]:
         raise _BadParameters("the body is not a UTF-8 form") from None
 
 
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 def _with_query(uri: str, params: Mapping[str, str | None]) -> str:
     parts = urlsplit(uri)
     extra = urlencode({name: value for name, value in params.items() if value is not None})
@@ -87,10 +84,17 @@ def create_app(
     keys: PoolKeys | None = None,
     clock: Callable[[], float] = time.time,
     pool: LocalUserPool | None = None,
+    public_url: str = DEFAULT_PUBLIC_URL,
 ) -> Starlette:
     """The local Cognito stand-in: hosted UI, OAuth endpoints, JWKS and discovery for ``config`` (default: the
-    built-in pool). The :class:`LocalUserPool` behind it is ``app.state.pool``."""
+    built-in pool). The :class:`LocalUserPool` behind it is ``app.state.pool``.
+
+    ``public_url`` (``scheme://host[:port]``, default ``http://127.0.0.1:9229``) is where the stand-in is reached: the
+    issuer (``{public_url}/{user_pool_id}``), the discovery document and the JWKS URL follow it, never the request's
+    Host header, as Cognito's issuer is fixed. Pass the address you serve the app on. Raises
+    :class:`ConfigurationError` for a URL that is not just scheme, host and port."""
     user_pool = pool or LocalUserPool(config, keys=keys, clock=clock)
+    base_url = origin(public_url, "public URL")
     pool_id = user_pool.config.user_pool_id
 
     def known_pool(request: Request) -> bool:
@@ -104,7 +108,7 @@ def create_app(
     async def openid_configuration(request: Request) -> Response:
         if not known_pool(request):
             return JSONResponse({"message": "User pool does not exist"}, status_code=404)
-        return JSONResponse(user_pool.openid_configuration(_base_url(request)))
+        return JSONResponse(user_pool.openid_configuration(base_url))
 
     def sign_in_form(authorize: AuthorizeRequest, error: str | None = None, username: str = "") -> Response:
         return _html(sign_in_page(authorize, pool_id=pool_id, error=error, username=username))
@@ -163,7 +167,7 @@ def create_app(
     async def token(request: Request) -> Response:
         try:
             form = await _form(request)
-            answer = user_pool.token(form, request.headers.get("authorization"), _base_url(request))
+            answer = user_pool.token(form, request.headers.get("authorization"), base_url)
         except _BadParameters:
             return _oauth_error(OAuthError("invalid_request"))
         except OAuthError as error:
@@ -182,7 +186,7 @@ def create_app(
 
     async def userinfo(request: Request) -> Response:
         try:
-            info: dict[str, Any] = user_pool.userinfo(request.headers.get("authorization"), _base_url(request))
+            info: dict[str, Any] = user_pool.userinfo(request.headers.get("authorization"), base_url)
         except OAuthError as error:
             response = _oauth_error(error)
             response.headers["WWW-Authenticate"] = f'Bearer error="{error.error}"'
@@ -197,11 +201,18 @@ def create_app(
         client = user_pool.config.clients.get(params.get("client_id", ""))
         if client is None:
             return _html(error_page("The client_id is missing or unknown."), 400)
-        logout_uri = params.get("logout_uri", "")
-        if logout_uri not in client.logout_urls:  # exact match only: no open redirect
-            return _html(error_page("The logout_uri is missing or not a sign-out URL of this client."), 400)
+        if "logout_uri" not in params and "redirect_uri" in params:
+            # Cognito's other form: sign out, then sign in again. The authorize parameters go on to the sign-in
+            # page, which checks them all again once the session is gone.
+            if params["redirect_uri"] not in client.callback_urls or params.get("response_type") != "code":
+                return _html(error_page("The redirect_uri is not a callback URL of this client for a code."), 400)
+            target = _with_query("/oauth2/authorize", params)
+        else:
+            target = params.get("logout_uri", "")
+            if target not in client.logout_urls:  # exact match only: no open redirect
+                return _html(error_page("The logout_uri is missing or not a sign-out URL of this client."), 400)
         user_pool.state.end_session(request.cookies.get(SESSION_COOKIE))
-        response = RedirectResponse(logout_uri, status_code=302, headers=_NO_STORE)
+        response = RedirectResponse(target, status_code=302, headers=_NO_STORE)
         response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
         return response
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from ..._keys import is_loopback_url
 from ...errors import ConfigurationError
+from .attributes import parse_attributes
 
 __all__ = [
     "DEFAULT_APP_URLS",
@@ -30,6 +31,7 @@ __all__ = [
     "User",
     "default_config",
     "load_config",
+    "origin",
     "parse_config",
 ]
 
@@ -85,7 +87,8 @@ class Group:
 
 @dataclass(frozen=True)
 class User:
-    """A user. ``attributes`` are ID-token claims (``email``, ``custom:NAME``...); ``sub`` defaults to a stable UUID."""
+    """A user. ``attributes`` are ID-token claims: standard attributes (``email``...) and ``custom:NAME``, other names
+    never reach a token; ``sub`` defaults to a stable UUID."""
 
     username: str
     password: str
@@ -182,7 +185,7 @@ def default_config(app_urls: Sequence[str] = DEFAULT_APP_URLS) -> PoolConfig:
     """
     if isinstance(app_urls, str) or not app_urls:
         raise ConfigurationError("app_urls must be a non-empty list of URLs such as 'http://localhost:5000'")
-    apps = [_app_url(url) for url in app_urls]
+    apps = [origin(url) for url in app_urls]
     local_client = {
         **_DEFAULT["clients"][0],
         "callback_urls": [f"{app}/auth/callback" for app in apps],
@@ -191,8 +194,9 @@ def default_config(app_urls: Sequence[str] = DEFAULT_APP_URLS) -> PoolConfig:
     return parse_config({**_DEFAULT, "clients": [local_client, *_DEFAULT["clients"][1:]]})
 
 
-def _app_url(url: str) -> str:
-    """``scheme://host[:port]`` of ``url`` if it is just that (a trailing slash allowed): the adapters add the paths."""
+def origin(url: str, what: str = "app URL") -> str:
+    """``scheme://host[:port]`` of ``url`` if it is just that (a trailing slash allowed): paths are added to it.
+    Raises :class:`ConfigurationError` naming ``what`` otherwise."""
     try:
         parts = urlsplit(url)
         usable = (
@@ -205,7 +209,7 @@ def _app_url(url: str) -> str:
     except (ValueError, TypeError, AttributeError):
         usable = False
     if not usable:
-        raise ConfigurationError(f"app URL {url!r} must look like http://localhost:5000 (scheme, host and port only)")
+        raise ConfigurationError(f"{what} {url!r} must look like http://localhost:5000 (scheme, host and port only)")
     host = f"[{parts.hostname}]" if ":" in str(parts.hostname) else parts.hostname  # IPv6 keeps its brackets
     return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port is not None else "")
 
@@ -292,19 +296,6 @@ class _Reader:
             raise ConfigurationError(f"{self.where}: unknown setting(s) {', '.join(sorted(map(str, extra)))}")
 
 
-def _attribute_value(name: str, value: object, where: str) -> str | bool:
-    if name == "email_verified" or name == "phone_number_verified":
-        if not isinstance(value, bool):
-            raise ConfigurationError(f"{where}: attribute {name} must be true or false")
-        return value
-    # Cognito stores every attribute as a string; custom:* claims are always strings in tokens.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    raise ConfigurationError(f"{where}: attribute {name} must be a string, number or boolean")
-
-
 def _check_redirect_url(url: str, where: str) -> None:
     # Cognito's rule: absolute, no fragment, https except http to localhost.
     if "#" in url or not (url.startswith("https://") or (url.startswith("http://") and is_loopback_url(url))):
@@ -378,12 +369,7 @@ def parse_config(data: object, *, source: str = "config") -> PoolConfig:
         table.unknown({"username", "password", "sub", "attributes", "groups"})
         username = table.string("username", required=True) or ""
         where = f"user {username}"
-        raw_attributes = table.data.get("attributes", {})
-        if not isinstance(raw_attributes, Mapping):
-            raise ConfigurationError(f"{where}: attributes must be a table/object")
-        attributes = {str(k): _attribute_value(str(k), v, where) for k, v in raw_attributes.items()}
-        if "email" in attributes:
-            attributes.setdefault("email_verified", True)
+        attributes = parse_attributes(table.data.get("attributes", {}), where)
         member_of = table.strings("groups")
         missing = set(member_of) - set(groups)
         if missing:

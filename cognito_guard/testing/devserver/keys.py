@@ -17,6 +17,7 @@ from .._issuer import SigningKeyPair
 __all__ = ["PoolKeys"]
 
 _KIDS_FILE = "kids.json"
+_KEY_FILES = ("access.pem", "id.pem")  # what save() writes besides kids.json
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,19 @@ class PoolKeys:
         keys = cls.generate()
         keys.save(directory)
         return keys
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PoolKeys:
+        """Load the keys that :meth:`save` (and so ``cognito-guard dev --keys DIR``) wrote in ``directory``, never
+        creating any. Raises :class:`ConfigurationError` when files are missing or unusable."""
+        directory = Path(directory)
+        missing = [name for name in (*_KEY_FILES, _KIDS_FILE) if not (directory / name).is_file()]
+        if missing:
+            raise ConfigurationError(
+                f"no dev-server keys in {directory} (missing {', '.join(missing)}): "
+                f"`cognito-guard dev --keys {directory}` writes them"
+            )
+        return cls._load(directory)
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)

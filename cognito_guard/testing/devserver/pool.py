@@ -4,7 +4,6 @@ revocation and userInfo endpoints. ``app.py`` only turns HTTP into these calls a
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -17,6 +16,7 @@ from urllib.parse import unquote
 from ..._token import b64url_encode
 from ...errors import ConfigurationError, TokenError
 from ...verifier import CognitoVerifier
+from .attributes import is_user_attribute
 from .config import AppClient, PoolConfig, User, default_config
 from .keys import PoolKeys
 from .state import DevState, SignInSession
@@ -27,6 +27,14 @@ __all__ = ["AuthorizePageError", "AuthorizeRequest", "LocalUserPool", "OAuthErro
 _PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 _PKCE_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 _DUMMY_PASSWORD = b"\x00not-a-password\x00"
+# Cognito grants these only together with openid: "The phone, email, and profile scopes can only be requested with
+# openid".
+_NEEDS_OPENID = frozenset(("email", "phone", "profile"))
+
+
+def _lacks_openid(scopes: tuple[str, ...]) -> bool:
+    """True when ``scopes`` ask for ``email``, ``phone`` or ``profile`` without ``openid``."""
+    return "openid" not in scopes and not _NEEDS_OPENID.isdisjoint(scopes)
 
 
 class OAuthError(Exception):
@@ -167,7 +175,7 @@ class LocalUserPool:
         if "code" not in client.allowed_flows:
             raise fail("unauthorized_client")
         scopes = tuple(dict.fromkeys(params.get("scope", "").split())) or client.allowed_scopes
-        if not set(scopes) <= set(client.allowed_scopes):
+        if not set(scopes) <= set(client.allowed_scopes) or _lacks_openid(scopes):
             raise fail("invalid_scope")
         challenge = params.get("code_challenge")
         method = params.get("code_challenge_method")
@@ -205,7 +213,7 @@ class LocalUserPool:
                 raise OAuthError("invalid_request")  # two authentication methods at once
             try:
                 decoded = base64.b64decode(authorization[6:].strip(), validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
+            except ValueError:  # not base64 (binascii.Error), not ASCII to begin with, or not UTF-8 once decoded
                 raise OAuthError("invalid_client") from None
             client_id, separator, secret = decoded.partition(":")
             client_id, given_secret = unquote(client_id), (unquote(secret) if separator else None)
@@ -308,7 +316,7 @@ class LocalUserPool:
     def _verifier(self, issuer: str) -> CognitoVerifier:
         verifier = self._verifiers.get(issuer)
         if verifier is None:
-            if len(self._verifiers) > 16:  # the issuer follows the Host header: keep the cache bounded
+            if len(self._verifiers) > 16:  # one per base URL a caller passes: keep the cache bounded
                 self._verifiers.clear()
             verifier = CognitoVerifier(
                 user_pool_id=self.config.user_pool_id,
@@ -339,10 +347,13 @@ class LocalUserPool:
         user = self.config.users.get(claims.username or "")
         if user is None:
             raise OAuthError("invalid_token", 401)
-        info: dict[str, Any] = {"sub": user.sub, "username": user.username}
         # userInfo answers every attribute as a string ("true", not true), like Cognito.
-        for name, value in user.attributes.items():
-            info[name] = ("true" if value else "false") if isinstance(value, bool) else value
+        info: dict[str, Any] = {
+            name: ("true" if value else "false") if isinstance(value, bool) else value
+            for name, value in user.attributes.items()
+            if is_user_attribute(name)
+        }
+        info.update({"sub": user.sub, "username": user.username})  # last: no attribute can stand in for them
         return info
 
     # -- shortcuts for tests and the CLI ------------------------------------------------------------------------------
@@ -364,6 +375,8 @@ class LocalUserPool:
         granted = scopes if scopes is not None else client.allowed_scopes
         if not set(granted) <= set(client.allowed_scopes):
             raise ConfigurationError(f"client {client_id!r} may not have the scopes {sorted(granted)}")
+        if _lacks_openid(granted):
+            raise ConfigurationError("the scopes email, phone and profile are granted only together with openid")
         auth_time = int(self.clock())
         refresh_token, family = self.state.start_family(
             client_id=client_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,29 @@ from ...errors import ConfigurationError
 from ...verifier import CognitoVerifier, TokenUse
 from .pool import LocalUserPool, TokenResponse
 
-__all__ = ["DevServer", "serve_in_thread"]
+__all__ = [
+    "DEFAULT_PUBLIC_URL",
+    "DevServer",
+    "default_public_url",
+    "listens_everywhere",
+    "serve_in_thread",
+    "serve_pool_in_thread",
+]
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:9229"  # where `cognito-guard dev` listens unless told otherwise
+_EVERY_INTERFACE = frozenset(("", "0.0.0.0", "::"))  # noqa: S104 (recognised here, never bound)
+
+
+def listens_everywhere(host: str) -> bool:
+    """True for a host that makes a server listen on every interface (0.0.0.0 or ::)."""
+    return host in _EVERY_INTERFACE
+
+
+def default_public_url(host: str, port: int) -> str:
+    """``http://{host}:{port}`` for a server started on ``host`` and ``port``; a server on every interface (0.0.0.0
+    or ::) is named by 127.0.0.1, the one address sure to reach it from this machine."""
+    host = "127.0.0.1" if listens_everywhere(host) else host
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -75,16 +98,24 @@ class DevServer:
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0, **uvicorn_options: Any) -> Iterator[str]:
+def serve_in_thread(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    sock: socket.socket | None = None,
+    **uvicorn_options: Any,
+) -> Iterator[str]:
     """Run ``app`` under uvicorn in a daemon thread on ``host`` (loopback by default) and a free port unless
-    ``port`` is given; yields the base URL once the server listens. ``uvicorn_options`` go to ``uvicorn.Config``
-    (default ``lifespan="off"``). Needs uvicorn."""
+    ``port`` is given, or on the listening socket ``sock`` (closed when the server stops); yields the base URL once
+    the server listens. ``uvicorn_options`` go to ``uvicorn.Config`` (default ``lifespan="off"``). Needs uvicorn."""
     import uvicorn
 
     uvicorn_options = {"lifespan": "off", "log_level": "warning", **uvicorn_options}
     config = uvicorn.Config(app, host=host, port=port, **uvicorn_options)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="cognito-dev-server", daemon=True)
+    sockets = None if sock is None else [sock]
+    thread = threading.Thread(target=server.run, args=(sockets,), name="cognito-dev-server", daemon=True)
     thread.start()
     # uvicorn sets `started` once it listens; wait on the thread in short slices (it may also die early).
     for _ in range(1000):
@@ -94,11 +125,33 @@ def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0, **uvico
     if not server.started:
         server.should_exit = True
         thread.join(5)
+        if sock is not None:
+            sock.close()
         raise RuntimeError("the Cognito dev server did not start")
     try:
         bound = server.servers[0].sockets[0].getsockname()
-        url_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        yield f"http://{url_host}:{bound[1]}"
+        yield default_public_url(bound[0], bound[1])
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def serve_pool_in_thread(pool: LocalUserPool, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[DevServer]:
+    """Run the stand-in for ``pool`` as :func:`serve_in_thread` does; yields its :class:`DevServer` once it listens.
+
+    The port is bound before the app is made, so that the app's public URL (the issuer) is the address it really
+    listens on, even on a free port. Needs starlette and uvicorn."""
+    from .app import create_app
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, port), family=family)
+    try:
+        bound = listener.getsockname()
+        base_url = default_public_url(bound[0], bound[1])
+        app = create_app(pool=pool, public_url=base_url)
+    except BaseException:
+        listener.close()
+        raise
+    with serve_in_thread(app, host=host, port=bound[1], sock=listener) as url:
+        yield DevServer(url, pool)

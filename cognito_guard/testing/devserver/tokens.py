@@ -10,6 +10,7 @@ from typing import Any
 
 from ..._token import b64url_encode
 from .._issuer import SigningKeyPair, sign_compact
+from .attributes import is_user_attribute
 from .config import AppClient, Group, PoolConfig, User
 from .keys import PoolKeys
 
@@ -51,8 +52,8 @@ class SignIn:
 
 
 class TokenMinter:
-    """Signs tokens for ``config``'s users and clients with ``keys``; the issuer is passed per call because it is
-    derived from the URL the stand-in is reached at."""
+    """Signs tokens for ``config``'s users and clients with ``keys``; the issuer is passed per call (it is the
+    stand-in's public URL plus the pool id, so the pool itself does not know it)."""
 
     def __init__(self, config: PoolConfig, keys: PoolKeys, clock: Callable[[], float]) -> None:
         self.config = config
@@ -92,14 +93,16 @@ class TokenMinter:
         return self._sign(claims, self.keys.access)
 
     def id_token(self, issuer: str, sign_in: SignIn, access_token: str) -> str:
-        claims = self._common(issuer, sign_in, sign_in.client.id_token_validity)
+        # Attributes first: every claim set below wins, so an attribute can never stand in for sub, exp or groups.
+        attributes = sign_in.user.attributes
+        claims: dict[str, Any] = {name: value for name, value in attributes.items() if is_user_attribute(name)}
+        claims.update(self._common(issuer, sign_in, sign_in.client.id_token_validity))
         groups = [self.config.groups[name] for name in sign_in.user.groups]
         roles, preferred = roles_by_precedence(groups)
         if roles:
             claims["cognito:roles"] = roles
         if preferred:
             claims["cognito:preferred_role"] = preferred
-        claims.update(dict(sign_in.user.attributes))
         claims.update(
             {
                 "aud": sign_in.client.client_id,
