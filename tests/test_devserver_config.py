@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ groups = ["staff"]
 email = "carol@example.com"
 "custom:tenant_id" = 42
 """
+
+
+needs_tomllib = pytest.mark.skipif(sys.version_info < (3, 11), reason="TOML configs need tomllib (Python 3.11+)")
 
 
 def test_default_config_is_the_documented_pool() -> None:
@@ -122,6 +126,7 @@ def test_describe_lists_clients_and_users_with_passwords() -> None:
     assert "alice / Passw0rd!" in text
 
 
+@needs_tomllib
 def test_toml_file_is_loaded(tmp_path: Path) -> None:
     path = tmp_path / "pool.toml"
     path.write_text(MINIMAL_TOML)
@@ -160,6 +165,7 @@ def test_standard_attributes_are_accepted() -> None:
     assert parse_config(user_with(attributes)).users["carol"].attributes == attributes
 
 
+@needs_tomllib
 def test_the_pool_file_in_the_docs_loads(tmp_path: Path) -> None:
     text = (Path(__file__).parent.parent / "docs" / "devserver.md").read_text(encoding="utf-8")
     [example] = re.findall(r"```toml\n(.*?)```", text, re.DOTALL)
@@ -221,6 +227,16 @@ def test_client_credentials_client_may_not_have_standard_scopes() -> None:
         parse_config({"clients": [client]})
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 11), reason="only Python 3.10 lacks tomllib")
+def test_a_toml_config_on_python_3_10_asks_for_json_instead(tmp_path: Path) -> None:
+    path = tmp_path / "pool.toml"
+    path.write_text(MINIMAL_TOML)
+
+    with pytest.raises(ConfigurationError, match=r"use a \.json config"):
+        load_config(path)
+
+
+@needs_tomllib
 def test_invalid_toml_raises_configuration_error(tmp_path: Path) -> None:
     path = tmp_path / "pool.toml"
     path.write_text("user_pool_id = ")
