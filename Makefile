@@ -32,4 +32,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/asgi.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv310 .pytest_cache .mypy_cache .ruff_cache .hypothesis
