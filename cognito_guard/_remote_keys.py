@@ -288,6 +288,8 @@ class RemoteKeySet:
             keys = _fetch_sync(self._cache.sync_client(), self.uri, self._cache.fetch_options)
         except Exception as error:  # whatever went wrong, it is a failed fetch: see _failure_reason
             reason = _failure_reason(error)
+            if not isinstance(error, _FetchError):  # not the network's doing: keep the traceback for whoever debugs
+                logger.error("unexpected error fetching JWKS from %s", self.uri, exc_info=error)
         else:
             self._record_success(keys, self._clock())
             return
@@ -299,6 +301,8 @@ class RemoteKeySet:
             keys = await _fetch_async(self._cache.async_client(), self.uri, self._cache.fetch_options)
         except Exception as error:  # whatever went wrong, it is a failed fetch: see _failure_reason
             reason = _failure_reason(error)
+            if not isinstance(error, _FetchError):  # not the network's doing: keep the traceback for whoever debugs
+                logger.error("unexpected error fetching JWKS from %s", self.uri, exc_info=error)
         else:
             self._record_success(keys, self._clock())
             return

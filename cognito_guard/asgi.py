@@ -84,15 +84,20 @@ class _PathRules:
         return any(pattern.fullmatch(path) for pattern in self._patterns)
 
 
-def _route_path(scope: Scope) -> str:
-    """The path below ``root_path``, the one Starlette routes on (as its ``get_route_path`` computes it)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if not root_path or not path.startswith(root_path):
-        return path  # a server that leaves root_path out of path (the older ASGI reading)
+def _other_form(path: str, root_path: str) -> str | None:
+    """The request path in the other form the app may route on, or None when there is only one.
+
+    With ``root_path`` in ``path`` (uvicorn): the path below it, which Starlette routes on (as its
+    ``get_route_path`` computes it). Without it (servers following the older ASGI reading, Hypercorn, FastAPI's
+    ``root_path`` setting): the full path, ``root_path`` followed by ``path``.
+    """
+    if not root_path:
+        return None
+    if not path.startswith(root_path):
+        return root_path.rstrip("/") + path
     below = path[len(root_path) :]
     # Only at a segment boundary: root_path "/api" does not turn "/apiary" into "ary".
-    return below if not below or below.startswith("/") else path
+    return below if not below or below.startswith("/") else None
 
 
 _HTTPAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
@@ -230,10 +235,11 @@ class CognitoAuthMiddleware:
         # either form. An include naming either protects (it used to see only the full path: "/admin" under
         # --root-path /api protected nothing); an exclude naming either form exempts, as it names the same resource
         # in both (the full path is root_path + the route path).
-        forms = (path, _route_path(scope))
-        if self._include is not None and not any(self._include.matches(form) for form in forms):
+        other = _other_form(path, scope.get("root_path", ""))
+        include, exclude = self._include, self._exclude
+        if include is not None and not (include.matches(path) or (other is not None and include.matches(other))):
             return False
-        return self._exclude is None or not any(self._exclude.matches(form) for form in forms)
+        return exclude is None or not (exclude.matches(path) or (other is not None and exclude.matches(other)))
 
     @staticmethod
     def _is_preflight(scope: Scope) -> bool:

@@ -73,6 +73,9 @@ def bearer_token(authorization: str | None) -> str | None:
     """
     # RFC 7235 asks for one space (credentials = auth-scheme [ 1*SP token68 ]); tabs and runs of whitespace are
     # common enough to accept, as long as what is left is one scheme and one token. Only SP and HTAB separate.
+    if authorization and authorization[:7].lower() == "bearer " and "\t" not in authorization:
+        token = authorization[7:].strip(" ")  # the usual header, on every request: no copies beyond this one
+        return token if token and " " not in token else ""
     words = [word for word in (authorization or "").replace("\t", " ").split(" ") if word]
     if not words:
         return None

@@ -1,7 +1,7 @@
 """CognitoAuthMiddleware's include/exclude rules under a root_path (uvicorn --root-path, a Starlette Mount).
 
-The app may route on the full path or on the path below root_path, so a request may pass without a token only if the
-rules leave both forms public.
+The app may route on the full path or on the path below root_path, so a rule applies when it names either form: an
+include naming either protects, an exclude naming either exempts (both name the same resource).
 """
 
 from __future__ import annotations
@@ -198,3 +198,18 @@ async def test_exclude_without_root_path_is_unchanged(verifier: CognitoVerifier)
     statuses = [await status_of(app, path=path, root_path="") for path in ("/health", "/health/live", "/admin")]
 
     assert statuses == [200, 200, 401]
+
+
+async def test_include_naming_the_full_path_protects_it_when_the_server_leaves_root_path_out_of_path(
+    verifier: CognitoVerifier,
+) -> None:
+    # Hypercorn, and FastAPI(root_path="/api"): path "/admin", root_path "/api"; the full path is "/api/admin".
+    app = guarded(verifier, include="/api/admin")
+
+    assert await status_of(app, path="/admin", root_path="/api") == 401
+
+
+async def test_without_root_path_there_is_no_second_form(verifier: CognitoVerifier) -> None:
+    app = guarded(verifier, include="/api/admin")
+
+    assert await status_of(app, path="/admin", root_path="") == 200
