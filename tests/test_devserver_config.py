@@ -264,3 +264,10 @@ def test_other_file_types_are_refused(tmp_path: Path) -> None:
 def test_missing_file_raises_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot read"):
         load_config(tmp_path / "absent.json")
+
+
+def test_a_client_allowed_email_without_openid_is_refused_at_load() -> None:
+    client = {"client_id": "web", "callback_urls": ["http://localhost:8000/cb"], "allowed_scopes": ["email"]}
+
+    with pytest.raises(ConfigurationError, match="need openid"):
+        parse_config({"clients": [client]})

@@ -334,6 +334,9 @@ def parse_config(data: object, *, source: str = "config") -> PoolConfig:
         unknown_scopes = set(scopes) - STANDARD_SCOPES - custom
         if unknown_scopes:
             raise ConfigurationError(f"{where}: scopes {sorted(unknown_scopes)} are not standard or resource scopes")
+        if "openid" not in scopes and {"email", "phone", "profile"} & set(scopes):
+            # Cognito's console and API refuse these without openid; every sign-in would fail later otherwise.
+            raise ConfigurationError(f"{where}: the scopes email, phone and profile need openid too")
         if "client_credentials" in flows:
             if secret is None:
                 raise ConfigurationError(f"{where}: client_credentials needs a client_secret")
