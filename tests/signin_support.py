@@ -15,17 +15,22 @@ APP = "http://localhost:8000"  # the callback registered for local-client in the
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 
 
-def hosted_ui_client(dev: Dev, clock: Clock) -> HostedUIClient:
-    """The app's client for local-client of the stand-in, on the shared test clock."""
-    return HostedUIClient(
-        domain=dev.base_url,
-        user_pool_id="us-east-1_LocalDev",
-        issuer=dev.issuer,
-        client_id="local-client",
-        redirect_uri=f"{APP}/auth/callback",
-        logout_uri=f"{APP}/",
-        clock=clock,
-    )
+def hosted_ui_settings(dev: Dev, clock: Clock) -> dict[str, Any]:
+    """The keywords of the app's HostedUIClient for local-client of the stand-in, on the shared test clock."""
+    return {
+        "domain": dev.base_url,
+        "user_pool_id": "us-east-1_LocalDev",
+        "issuer": dev.issuer,
+        "client_id": "local-client",
+        "redirect_uri": f"{APP}/auth/callback",
+        "logout_uri": f"{APP}/",
+        "clock": clock,
+    }
+
+
+def hosted_ui_client(dev: Dev, clock: Clock, **overrides: Any) -> HostedUIClient:
+    """The app's client for local-client of the stand-in; ``overrides`` replace settings (``redirect_uri=...``)."""
+    return HostedUIClient(**{**hosted_ui_settings(dev, clock), **overrides})
 
 
 class Browser:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import Clock
 from devserver_support import Dev, running
-from signin_support import APP, hosted_ui_client
+from signin_support import APP, hosted_ui_client, hosted_ui_settings
 
 from cognito_guard.claims import Claims
 from cognito_guard.hosted_ui import CookieSettings, HostedUIClient, MemorySessionStore, TokenSet, WebRequest
@@ -45,15 +45,7 @@ class GatedClient(HostedUIClient):
 
 
 def gated_client(dev: Dev, clock: Clock) -> GatedClient:
-    plain = hosted_ui_client(dev, clock)
-    return GatedClient(
-        domain=dev.base_url,
-        user_pool_id="us-east-1_LocalDev",
-        issuer=dev.issuer,
-        client_id=plain.client_id,
-        redirect_uri=plain.redirect_uri,
-        clock=clock,
-    )
+    return GatedClient(**hosted_ui_settings(dev, clock))
 
 
 def expired_session(web: WebSignIn, dev: Dev, clock: Clock) -> WebRequest:
@@ -180,14 +172,7 @@ def test_a_sign_out_between_a_refreshs_load_and_save_still_ends_the_stored_sessi
 def test_the_default_session_cookie_is_host_prefixed_when_it_can_be(
     dev: Dev, clock: Clock, redirect_uri: str, cookie: CookieSettings | None, name: str
 ) -> None:
-    client = HostedUIClient(
-        domain=dev.base_url,
-        user_pool_id="us-east-1_LocalDev",
-        issuer=dev.issuer,
-        client_id="local-client",
-        redirect_uri=redirect_uri,
-        clock=clock,
-    )
+    client = hosted_ui_client(dev, clock, redirect_uri=redirect_uri)
     web = WebSignIn.build(client, secret_key=SECRET, cookie=cookie, clock=clock)
 
     assert web.sessions.cookie_names[0] == name
