@@ -9,6 +9,8 @@
 | ``COGNITO_JWKS_URI`` | JWKS URL override |
 | ``COGNITO_JWKS_FILE`` | verify offline with the keys in this JWKS file (no network at all) |
 | ``COGNITO_LEEWAY`` | seconds of clock skew allowed (default 0) |
+| ``COGNITO_JWKS_TTL`` | seconds fetched keys count as fresh before a refresh (default 300, at most 86400) |
+| ``COGNITO_JWKS_MAX_STALE`` | seconds past that TTL the keys keep serving while refreshes fail (default 86400) |
 
 Every problem raises :class:`ConfigurationError` naming the variable.
 """
@@ -35,6 +37,8 @@ SETTING_NAMES = (
     "COGNITO_JWKS_URI",
     "COGNITO_JWKS_FILE",
     "COGNITO_LEEWAY",
+    "COGNITO_JWKS_TTL",
+    "COGNITO_JWKS_MAX_STALE",
 )
 _TOKEN_USES: dict[str, TokenUse | None] = {"access": "access", "id": "id", "any": None}
 
@@ -78,18 +82,20 @@ class _Reader:
             raise ConfigurationError(f"{name} is not set in the {self.source} (one app client id, or several)")
         return tuple(items)
 
-    def leeway(self) -> float:
-        name = "COGNITO_LEEWAY"
+    def seconds(self, name: str, *, low: float, high: float, low_included: bool = True) -> float | None:
+        """A number of seconds in ``[low, high]`` (``(low, high]`` without ``low_included``), or None when unset."""
         value = self.raw(name)
         if value is None or (isinstance(value, str) and not value.strip()):
-            return 0.0
+            return None
         try:
-            leeway = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
+            seconds = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            leeway = math.nan
-        if not math.isfinite(leeway) or not 0 <= leeway <= 86400:
-            raise ConfigurationError(f"{name} must be a number of seconds between 0 and 86400, not {value!r}")
-        return leeway
+            seconds = math.nan
+        above_low = low <= seconds if low_included else low < seconds
+        if not math.isfinite(seconds) or not (above_low and seconds <= high):
+            lowest = f"{low:g}" if low_included else f"more than {low:g}"
+            raise ConfigurationError(f"{name} must be a number of seconds from {lowest} to {high:g}, not {value!r}")
+        return seconds
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,8 @@ class Settings:
     jwks_uri: str | None = None
     jwks_file: str | None = None
     leeway: float = 0.0
+    jwks_ttl: float | None = None
+    jwks_max_stale: float | None = None
 
     @classmethod
     def from_mapping(
@@ -152,7 +160,9 @@ class Settings:
             issuer=issuer,
             jwks_uri=jwks_uri,
             jwks_file=jwks_file,
-            leeway=read.leeway(),
+            leeway=read.seconds("COGNITO_LEEWAY", low=0, high=86400) or 0.0,
+            jwks_ttl=read.seconds("COGNITO_JWKS_TTL", low=0, high=86400, low_included=False),
+            jwks_max_stale=read.seconds("COGNITO_JWKS_MAX_STALE", low=0, high=7 * 86400),
         )
 
     @classmethod
@@ -175,6 +185,12 @@ class Settings:
             "jwks": self.jwks_file,
             "leeway": self.leeway,
         }
+        # The key-cache timings configure the verifier's own JWKSCache: a jwks_cache given in code replaces them.
+        if "jwks_cache" not in options:
+            if self.jwks_ttl is not None:
+                settings["jwks_ttl"] = self.jwks_ttl
+            if self.jwks_max_stale is not None:
+                settings["jwks_max_stale"] = self.jwks_max_stale
         return CognitoVerifier(**{**settings, **options})
 
 

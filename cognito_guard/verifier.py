@@ -168,8 +168,10 @@ class CognitoVerifier:
     allowed on ``exp``/``iat``/``nbf`` (default 0); ``scopes`` all required, ``groups`` any one required (failures
     raise :class:`~cognito_guard.errors.AuthorizationError`); ``algorithms`` allowed (default ``("RS256",)``, the only
     one Cognito uses); ``max_token_length`` in characters (default 32 KiB); ``cache_size`` verified results kept
-    (default 10 000, 0 disables); ``jwks_cache`` to share keys between verifiers, or ``http_client`` /
-    ``async_http_client`` to fetch with your own httpx clients; ``clock`` returning Unix seconds (tests).
+    (default 10 000, 0 disables); ``jwks_cache`` to share keys between verifiers, or else ``http_client`` /
+    ``async_http_client`` to fetch with your own httpx clients and ``jwks_ttl`` / ``jwks_max_stale`` for the
+    verifier's own key cache (seconds keys count as fresh, default 300; seconds past that they keep serving while
+    refreshes fail, default 86400); ``clock`` returning Unix seconds (tests).
 
     Raises :class:`~cognito_guard.errors.ConfigurationError` on bad settings.
     """
@@ -191,6 +193,8 @@ class CognitoVerifier:
         max_token_length: int = 32 * 1024,
         cache_size: int = 10_000,
         jwks_cache: JWKSCache | None = None,
+        jwks_ttl: float | None = None,
+        jwks_max_stale: float | None = None,
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
@@ -212,6 +216,7 @@ class CognitoVerifier:
             max_token_length=max_token_length,
             cache_size=cache_size,
             jwks_cache=jwks_cache,
+            jwks_timings=(jwks_ttl, jwks_max_stale),
             http_client=http_client,
             async_http_client=async_http_client,
             clock=clock,
@@ -229,6 +234,8 @@ class CognitoVerifier:
         max_token_length: int = 32 * 1024,
         cache_size: int = 10_000,
         jwks_cache: JWKSCache | None = None,
+        jwks_ttl: float | None = None,
+        jwks_max_stale: float | None = None,
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
@@ -243,6 +250,7 @@ class CognitoVerifier:
             max_token_length=max_token_length,
             cache_size=cache_size,
             jwks_cache=jwks_cache,
+            jwks_timings=(jwks_ttl, jwks_max_stale),
             http_client=http_client,
             async_http_client=async_http_client,
             clock=clock,
@@ -259,6 +267,7 @@ class CognitoVerifier:
         max_token_length: int,
         cache_size: int,
         jwks_cache: JWKSCache | None,
+        jwks_timings: tuple[float | None, float | None],
         http_client: httpx.Client | None,
         async_http_client: httpx.AsyncClient | None,
         clock: Callable[[], float],
@@ -272,13 +281,20 @@ class CognitoVerifier:
             raise ConfigurationError("algorithms must be public-key JWS algorithms such as 'RS256'")
         if max_token_length < 16 or cache_size < 0:
             raise ConfigurationError("max_token_length must be at least 16 and cache_size not negative")
+        ttl, max_stale = jwks_timings
         if jwks_cache is not None and (http_client is not None or async_http_client is not None):
             raise ConfigurationError("pass HTTP clients to the JWKSCache, not next to it")
+        if jwks_cache is not None and (ttl is not None or max_stale is not None):
+            raise ConfigurationError("pass jwks_ttl and jwks_max_stale to the JWKSCache, not next to it")
         if not pools:
             raise ConfigurationError("at least one user pool is required")
         self._owns_jwks_cache = jwks_cache is None
         self._jwks_cache = jwks_cache or JWKSCache(
-            http_client=http_client, async_http_client=async_http_client, clock=clock
+            ttl=300.0 if ttl is None else ttl,
+            max_stale=86400.0 if max_stale is None else max_stale,
+            http_client=http_client,
+            async_http_client=async_http_client,
+            clock=clock,
         )
         self._leeway = float(leeway)
         self._requirement: Requirement | None = requirement or None
@@ -506,8 +522,13 @@ class CognitoVerifier:
             client = get("client_id")
             if client is None:
                 raise ClaimError("access token lacks the 'client_id' claim")
+            # Resource binding puts the API's URL in an access token's aud: when present (null included) it is a
+            # standard claim of a known type, checked even where no audience is required, as the official verifier does.
+            aud = get("aud", _MISSING)
+            if aud is not _MISSING and type(aud) is not str and not _is_string_list(aud):
+                raise ClaimError("claim 'aud' must be a string or an array of strings")
             if pool.audience is not None:
-                self._check_audience(get("aud"), pool.audience)
+                self._check_audience(aud, pool.audience)
         if pool.client_ids is not None and client not in pool.client_ids:
             raise ClientIdError("token was issued to an app client that is not accepted here")
         return max(iat, nbf or iat) - leeway, exp + leeway

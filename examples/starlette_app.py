@@ -1,7 +1,8 @@
 """A Starlette API guarded by Cognito: the same routes as examples/fastapi_app.py and examples/flask_app.py.
 
 Configured only from the environment (COGNITO_USER_POOL_ID, COGNITO_CLIENT_ID, COGNITO_TOKEN_USE, and optionally
-COGNITO_ISSUER, COGNITO_JWKS_URI, COGNITO_JWKS_FILE, COGNITO_LEEWAY). Run from the repository root:
+COGNITO_ISSUER, COGNITO_JWKS_URI, COGNITO_JWKS_FILE, COGNITO_LEEWAY, COGNITO_JWKS_TTL, COGNITO_JWKS_MAX_STALE).
+Run from the repository root:
 
     uvicorn examples.starlette_app:app
 

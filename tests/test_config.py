@@ -1,7 +1,8 @@
 """Specification of settings from the environment (issue 3, section 2).
 
 ``COGNITO_USER_POOL_ID``, ``COGNITO_CLIENT_ID`` (comma separated), ``COGNITO_TOKEN_USE`` (access | id | any),
-``COGNITO_ISSUER``, ``COGNITO_JWKS_URI``, ``COGNITO_JWKS_FILE`` and ``COGNITO_LEEWAY``; one call builds a verifier;
+``COGNITO_ISSUER``, ``COGNITO_JWKS_URI``, ``COGNITO_JWKS_FILE``, ``COGNITO_LEEWAY`` and the key-cache timings
+``COGNITO_JWKS_TTL`` / ``COGNITO_JWKS_MAX_STALE`` (issue 10); one call builds a verifier;
 a missing or invalid value raises ``ConfigurationError`` naming the variable. Keys come from a JWKS file here: no
 test touches the network.
 """
@@ -15,14 +16,16 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import Clock
 
-from cognito_guard import Claims
+from cognito_guard import Claims, JWKSCache
 from cognito_guard.config import SETTING_NAMES, Settings, verifier_from_env
 from cognito_guard.errors import (
     ClientIdError,
     ConfigurationError,
     ExpiredTokenError,
     IssuerError,
+    KeysUnavailableError,
     MissingScopeError,
     TokenUseError,
 )
@@ -77,7 +80,7 @@ def recording_transport(sent: list[httpx.Request]) -> httpx.MockTransport:
 # -- the names ------------------------------------------------------------------------------------------------------
 
 
-def test_setting_names_lists_the_seven_variables() -> None:
+def test_setting_names_lists_the_nine_variables() -> None:
     assert sorted(SETTING_NAMES) == sorted(
         [
             "COGNITO_USER_POOL_ID",
@@ -87,9 +90,11 @@ def test_setting_names_lists_the_seven_variables() -> None:
             "COGNITO_JWKS_URI",
             "COGNITO_JWKS_FILE",
             "COGNITO_LEEWAY",
+            "COGNITO_JWKS_TTL",
+            "COGNITO_JWKS_MAX_STALE",
         ]
     )
-    assert len(SETTING_NAMES) == 7
+    assert len(SETTING_NAMES) == 9
 
 
 # -- required variables ---------------------------------------------------------------------------------------------
@@ -496,3 +501,92 @@ def test_a_bad_url_names_its_variable_once() -> None:
 def test_a_pathlib_jwks_file_builds_a_working_verifier(issuer: LocalIssuer, jwks_file: Path) -> None:
     verifier = Settings.from_mapping({**REQUIRED, "COGNITO_JWKS_FILE": jwks_file}).verifier(clock=issuer.clock)
     assert verifier.verify_sync(issuer.access_token(username="bob")).username == "bob"
+
+
+# -- key-cache timings: COGNITO_JWKS_TTL and COGNITO_JWKS_MAX_STALE ---------------------------------------------------
+
+
+def online_env(issuer: LocalIssuer, **values: str) -> dict[str, str]:
+    """The ``issuer`` fixture's pool, keys fetched from its JWKS URI (answered by respx)."""
+    return {**REQUIRED, "COGNITO_JWKS_URI": issuer.jwks_uri, **values}
+
+
+def test_jwks_timings_are_unset_by_default() -> None:
+    read = settings()
+    assert (read.jwks_ttl, read.jwks_max_stale) == (None, None)
+
+
+def test_jwks_timings_are_read_as_seconds() -> None:
+    read = settings(COGNITO_JWKS_TTL="30", COGNITO_JWKS_MAX_STALE="3600.5")
+    assert (read.jwks_ttl, read.jwks_max_stale) == (30.0, 3600.5)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf", "86401", True, [30]], ids=repr)
+def test_an_invalid_jwks_ttl_is_named(value: object) -> None:
+    with pytest.raises(ConfigurationError, match="COGNITO_JWKS_TTL"):
+        settings(COGNITO_JWKS_TTL=value)
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "nan", "inf", "604801", False], ids=repr)
+def test_an_invalid_jwks_max_stale_is_named(value: object) -> None:
+    with pytest.raises(ConfigurationError, match="COGNITO_JWKS_MAX_STALE"):
+        settings(COGNITO_JWKS_MAX_STALE=value)
+
+
+def test_a_max_stale_of_zero_is_allowed() -> None:
+    assert settings(COGNITO_JWKS_MAX_STALE="0").jwks_max_stale == 0
+
+
+def test_a_short_jwks_ttl_refetches_the_keys_once_it_has_passed(
+    respx_mock: Any, issuer: LocalIssuer, clock: Clock
+) -> None:
+    route = respx_mock.get(issuer.jwks_uri).respond(json=issuer.jwks)
+    verifier = verifier_from_env(online_env(issuer, COGNITO_JWKS_TTL="5"), clock=clock)
+    verifier.verify_sync(issuer.access_token())
+
+    clock.advance(6)
+    verifier.verify_sync(issuer.access_token(username="bob"))
+    verifier.close()
+
+    assert route.call_count == 2
+
+
+def test_by_default_keys_are_not_refetched_within_five_minutes(
+    respx_mock: Any, issuer: LocalIssuer, clock: Clock
+) -> None:
+    route = respx_mock.get(issuer.jwks_uri).respond(json=issuer.jwks)
+    verifier = verifier_from_env(online_env(issuer), clock=clock)
+    verifier.verify_sync(issuer.access_token())
+
+    clock.advance(299)
+    verifier.verify_sync(issuer.access_token(username="bob"))
+    verifier.close()
+
+    assert route.call_count == 1
+
+
+def test_a_max_stale_of_zero_stops_serving_old_keys_when_the_refresh_fails(
+    respx_mock: Any, issuer: LocalIssuer, clock: Clock
+) -> None:
+    route = respx_mock.get(issuer.jwks_uri)
+    route.respond(json=issuer.jwks)
+    env = online_env(issuer, COGNITO_JWKS_TTL="5", COGNITO_JWKS_MAX_STALE="0")
+    verifier = verifier_from_env(env, clock=clock)
+    verifier.verify_sync(issuer.access_token())
+    route.mock(side_effect=httpx.ConnectError("down"))
+
+    clock.advance(6)
+    with pytest.raises(KeysUnavailableError):
+        verifier.verify_sync(issuer.access_token(username="bob"))
+    verifier.close()
+
+
+def test_a_jwks_cache_given_in_code_replaces_the_environments_timings(issuer: LocalIssuer, clock: Clock) -> None:
+    cache = JWKSCache(clock=clock)
+    verifier = verifier_from_env(online_env(issuer, COGNITO_JWKS_TTL="5"), clock=clock, jwks_cache=cache)
+    assert verifier.issuers
+
+
+def test_jwks_timings_next_to_a_jwks_cache_are_a_configuration_error(issuer: LocalIssuer) -> None:
+    with pytest.raises(ConfigurationError, match="jwks_ttl"):
+        issuer.verifier(jwks_cache=JWKSCache(), jwks_ttl=5)

@@ -18,6 +18,7 @@ from devserver_support import PASSWORD, Dev, form_fields, running
 from flask import Flask
 from flask.testing import FlaskClient
 from signin_support import APP, hosted_ui_client
+from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
 from cognito_guard import Claims, ConfigurationError
@@ -556,3 +557,75 @@ def test_server_side_sessions_sign_in_with_a_small_cookie(dev: Dev, clock: Clock
     assert len(cookies) == 1
     assert len(cookies[0]) < 400
     assert profile.get_json()["username"] == "alice"
+
+
+# -- per-request state: an app context that outlives its requests (a module-level push, a test, a CLI command) ---------
+
+
+@pytest.fixture
+def pushed_app_context(app_and_sign_in: tuple[Flask, FlaskSignIn]) -> Iterator[None]:
+    """An app context pushed before the requests: Flask reuses it (and its flask.g) for every request on this thread."""
+    with app_and_sign_in[0].app_context():
+        yield
+
+
+@pytest.mark.usefixtures("pushed_app_context")
+def test_a_request_without_a_cookie_after_a_signed_in_one_is_anonymous(browser: Browser) -> None:
+    browser.sign_in()
+    assert browser.get("/", accept=JSON).get_json() == {"user": "alice"}
+    anonymous = browser.app.application.test_client(use_cookies=False)
+
+    response = anonymous.get("/profile", base_url=APP, headers={"Accept": JSON})
+
+    assert response.status_code == 401
+
+
+@pytest.mark.usefixtures("pushed_app_context")
+def test_a_signed_in_request_after_an_anonymous_one_is_signed_in(browser: Browser) -> None:
+    browser.sign_in()
+    anonymous = browser.app.application.test_client(use_cookies=False)
+    assert anonymous.get("/", base_url=APP, headers={"Accept": JSON}).get_json() == {"user": None}
+
+    response = browser.get("/profile", accept=JSON)
+
+    assert response.status_code == 200
+    assert response.get_json()["username"] == "alice"
+
+
+@pytest.mark.usefixtures("pushed_app_context")
+def test_after_logout_the_same_thread_serves_the_browser_as_signed_out(browser: Browser) -> None:
+    browser.sign_in()
+    assert browser.get("/", accept=JSON).get_json() == {"user": "alice"}
+
+    browser.get("/auth/logout")
+
+    assert browser.get("/", accept=JSON).get_json() == {"user": None}
+
+
+def test_a_single_threaded_server_with_a_pushed_app_context_keeps_visitors_apart(
+    app_and_sign_in: tuple[Flask, FlaskSignIn], browser: Browser
+) -> None:
+    app = app_and_sign_in[0]
+    browser.sign_in()
+    cookies = browser.session_cookies()
+    server = make_server("127.0.0.1", 0, app, threaded=False)
+
+    def serve() -> None:
+        with app.app_context():  # as a module-level app.app_context().push() does in the serving thread
+            server.serve_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        base_url = f"http://127.0.0.1:{server.server_port}"
+        with httpx.Client(base_url=base_url, headers={"Accept": JSON}, cookies=cookies) as alice:
+            signed_in = alice.get("/profile")
+        with httpx.Client(base_url=base_url, headers={"Accept": JSON}) as visitor:
+            anonymous = visitor.get("/profile")
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+    assert signed_in.status_code == 200
+    assert signed_in.json()["username"] == "alice"
+    assert anonymous.status_code == 401

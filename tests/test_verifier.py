@@ -939,7 +939,7 @@ async def test_client_id_none_accepts_any_app_client(issuer: LocalIssuer, verify
     assert (await verify(verifier, token)).client_id == "client-z"
 
 
-@pytest.mark.parametrize("aud", ["https://elsewhere.example.com", ["x", "y"], [], 1])
+@pytest.mark.parametrize("aud", ["https://elsewhere.example.com", ["x", "y"], []])
 async def test_access_token_aud_is_ignored_without_an_audience_option(
     issuer: LocalIssuer, verify: VerifyFn, aud: object
 ) -> None:
@@ -962,13 +962,30 @@ async def test_access_token_naming_the_required_audience_is_accepted(
     assert (await verify(issuer.verifier(token_use="access", audience=API), token)).sub
 
 
-@pytest.mark.parametrize("aud", [None, "https://other.example", ["https://other.example"], [], [1], 1, {"aud": API}])
+@pytest.mark.parametrize("aud", [None, "https://other.example", ["https://other.example"], []])
 async def test_access_token_not_naming_the_required_audience_is_rejected(
     issuer: LocalIssuer, verify: VerifyFn, aud: object
 ) -> None:
     token = issuer.access_token(claims={"aud": aud})
     with pytest.raises(errors.AudienceError):
         await verify(issuer.verifier(token_use="access", audience=API), token)
+
+
+@pytest.mark.parametrize("audience", [None, API], ids=["no-audience-option", "audience-required"])
+@pytest.mark.parametrize("aud", [5, 1.5, True, {}, {"aud": API}, [1], [API, 2], [[API]]])
+async def test_access_token_aud_of_a_wrong_json_type_is_rejected_whatever_the_options(
+    issuer: LocalIssuer, verify: VerifyFn, aud: object, audience: str | None
+) -> None:
+    token = issuer.access_token(claims={"aud": aud})
+    with pytest.raises(errors.ClaimError, match="'aud' must be a string or an array of strings"):
+        await verify(issuer.verifier(token_use="access", audience=audience), token)
+
+
+async def test_access_token_aud_null_is_rejected(issuer: LocalIssuer, verify: VerifyFn) -> None:
+    payload = jwt.decode(issuer.access_token(), options={"verify_signature": False})
+    token = jwt.encode({**payload, "aud": None}, issuer.access_key.private_key, "RS256", {"kid": issuer.access_key.kid})
+    with pytest.raises(errors.ClaimError, match="'aud'"):
+        await verify(issuer.verifier(token_use="access"), token)
 
 
 async def test_any_value_of_an_audience_list_is_accepted(issuer: LocalIssuer, verify: VerifyFn) -> None:

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import ParamSpec, TypeVar
 
-from flask import Blueprint, Response, after_this_request, g, request
+from flask import Blueprint, Response, after_this_request, request
 
 from ..errors import AuthorizationError, ConfigurationError
 from ..guards import Match, Predicate, require
@@ -58,8 +58,8 @@ class FlaskSignIn(SignInAdapter):
     :attr:`blueprint` with ``url_prefix=sign_in.prefix``): :meth:`login_required` and :meth:`current_user`."""
 
     @property
-    def _g_key(self) -> str:
-        return f"cognito_sign_in_{id(self)}"
+    def _request_key(self) -> str:
+        return f"cognito_guard.sign_in.{id(self)}"
 
     @property
     def blueprint(self) -> Blueprint:
@@ -76,10 +76,14 @@ class FlaskSignIn(SignInAdapter):
         return blueprint
 
     def _check(self) -> _Check:
-        check: _Check | None = g.get(self._g_key)
+        # The check is kept in the WSGI environ, which belongs to this one request. Not on flask.g: g lives as long as
+        # the app context, and an app context pushed outside a request (at import, in a test, by a CLI command) is
+        # reused by every request on that thread, so one visitor's session would answer for the next visitors.
+        environ = request.environ
+        check: _Check | None = environ.get(self._request_key)
         if check is None:
             check = self.web.check_sync(_web_request())
-            setattr(g, self._g_key, check)
+            environ[self._request_key] = check
             if check.set_cookies:
                 cookies = check.set_cookies
 
