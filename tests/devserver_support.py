@@ -87,7 +87,8 @@ def authorize_params(**overrides: str | None) -> dict[str, str]:
 
 
 def form_fields(page: str) -> dict[str, str]:
-    """The hidden fields of the sign-in form, as a browser would submit them."""
+    """The hidden fields of the sign-in form, as a browser would submit them (``_csrf`` included: post them with the
+    same client that loaded the page, which holds the matching XSRF-TOKEN cookie)."""
     fields = re.findall(r'<input type="hidden" name="([^"]*)" value="([^"]*)">', page)
     return {html.unescape(name): html.unescape(value) for name, value in fields}
 
@@ -97,11 +98,17 @@ def location_params(response: httpx.Response) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(urlsplit(response.headers["location"]).query).items()}
 
 
-def sign_in(dev: Dev, *, username: str = "alice", password: str = PASSWORD, **params: str | None) -> httpx.Response:
-    """GET the authorize page, then POST its form with the credentials; returns the POST's response."""
+def loaded_form(dev: Dev, **params: str | None) -> dict[str, str]:
+    """GET the authorize page (the XSRF-TOKEN cookie lands in ``dev.http``); returns its hidden fields, ``_csrf``
+    among them, as a browser would post them back."""
     page = dev.http.get("/oauth2/authorize", params=authorize_params(**params))
     assert page.status_code == 200, page.text
-    return dev.http.post("/login", data={**form_fields(page.text), "username": username, "password": password})
+    return form_fields(page.text)
+
+
+def sign_in(dev: Dev, *, username: str = "alice", password: str = PASSWORD, **params: str | None) -> httpx.Response:
+    """GET the authorize page, then POST its form with the credentials; returns the POST's response."""
+    return dev.http.post("/login", data={**loaded_form(dev, **params), "username": username, "password": password})
 
 
 def code_for(dev: Dev, challenge: str | None = None, **params: str | None) -> str:

@@ -14,7 +14,7 @@ from conftest import Clock
 from devserver_support import PASSWORD, Dev, exchange, running
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from cognito_guard.testing import SigningKeyPair
@@ -38,6 +38,7 @@ class RelyingParty:
 
     base_url: str
     callbacks: list[dict[str, str]] = field(default_factory=list)
+    forged_page: str = ""  # what /forged serves: a page of another site posting a form to the stand-in
 
     @property
     def callback_url(self) -> str:
@@ -48,7 +49,12 @@ class RelyingParty:
             self.callbacks.append(dict(request.query_params))
             return PlainTextResponse("signed in")
 
-        return Starlette(routes=[Route("/auth/callback", callback, methods=["GET"])])
+        async def forged(request: Request) -> Response:
+            return HTMLResponse(self.forged_page)
+
+        return Starlette(
+            routes=[Route("/auth/callback", callback, methods=["GET"]), Route("/forged", forged, methods=["GET"])]
+        )
 
 
 def pool_for(callback_url: str) -> PoolConfig:
@@ -160,3 +166,50 @@ def test_prompt_login_shows_the_form_despite_the_session(page: Page, dev: Dev, r
     assert (response.status, response.request.redirected_from) == (200, None)
     assert page.get_by_role("button", name="Sign in").is_visible()
     assert len(relying_party.callbacks) == 1
+
+
+def test_a_sign_in_form_posted_from_another_site_signs_nobody_in_even_with_the_right_token(
+    page: Page, dev: Dev, relying_party: RelyingParty
+) -> None:
+    page.goto(authorize_url(dev, relying_party))  # the victim has the stand-in's form, hence its XSRF-TOKEN cookie
+    [token] = [cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "XSRF-TOKEN"]
+    # The worst case: the other site knows the token (browsers share cookies between the ports of one host).
+    fields = {
+        "client_id": CLIENT_ID,
+        "redirect_uri": relying_party.callback_url,
+        "response_type": "code",
+        "scope": "openid",
+        "_csrf": token,
+        "username": "alice",
+        "password": PASSWORD,
+    }
+    inputs = "".join(f'<input type="hidden" name="{name}" value="{value}">' for name, value in fields.items())
+    relying_party.forged_page = f'<form method="post" action="{dev.base_url}/login">{inputs}<button>Win</button></form>'
+    page.goto(f"{relying_party.base_url}/forged")
+
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name="Win").click()
+
+    response = navigation.value
+    assert response is not None
+    assert response.status == 403
+    assert "posted from another site" in (page.text_content("body") or "")
+    assert "cognito_dev_session" not in {cookie["name"] for cookie in page.context.cookies()}
+    assert relying_party.callbacks == []
+
+
+def test_the_refusal_page_links_back_to_a_sign_in_form_that_works(
+    page: Page, dev: Dev, relying_party: RelyingParty
+) -> None:
+    page.goto(authorize_url(dev, relying_party))
+    page.context.clear_cookies()  # the form outlived its cookie (a browser restart, say)
+    with page.expect_navigation():
+        submit_sign_in(page)
+    assert page.get_by_role("heading", name="This sign-in form has expired").is_visible()
+
+    page.get_by_role("link", name="Start the sign-in again").click()
+    submit_sign_in(page)
+    page.wait_for_url(lambda url: url.startswith(relying_party.callback_url))
+
+    [received] = relying_party.callbacks
+    assert received["state"] == STATE

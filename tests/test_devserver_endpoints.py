@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import Clock
-from devserver_support import CALLBACK, M2M_AUTH, Dev, authorize_params, location_params, running
+from devserver_support import CALLBACK, M2M_AUTH, Dev, authorize_params, loaded_form, location_params, running
 
 from cognito_guard.errors import ConfigurationError
 from cognito_guard.testing import SigningKeyPair
@@ -179,7 +179,8 @@ def test_authorize_for_a_client_without_callback_urls_shows_an_error_without_red
 
 
 def test_login_with_a_tampered_redirect_uri_is_refused_without_redirect(dev: Dev) -> None:
-    form = {**authorize_params(redirect_uri="https://evil.example/cb"), "username": "alice", "password": "Passw0rd!"}
+    loaded = loaded_form(dev)
+    form = {**loaded, "redirect_uri": "https://evil.example/cb", "username": "alice", "password": "Passw0rd!"}
 
     response = dev.http.post("/login", data=form)
 

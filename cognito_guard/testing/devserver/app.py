@@ -18,10 +18,11 @@ from starlette.routing import Route
 
 from .config import PoolConfig, origin
 from .keys import PoolKeys
-from .pages import GENERIC_SIGN_IN_ERROR, error_page, sign_in_page
+from .pages import CSRF_FIELD, GENERIC_SIGN_IN_ERROR, error_page, expired_form_page, sign_in_page
 from .pool import AuthorizePageError, AuthorizeRequest, LocalUserPool, OAuthError, RedirectError
 from .serve import DEFAULT_PUBLIC_URL
 from .state import SESSION_LIFETIME
+from .xsrf import XSRF_COOKIE, form_token, is_genuine_post
 
 __all__ = ["SESSION_COOKIE", "create_app"]
 
@@ -110,8 +111,23 @@ def create_app(
             return JSONResponse({"message": "User pool does not exist"}, status_code=404)
         return JSONResponse(user_pool.openid_configuration(base_url))
 
-    def sign_in_form(authorize: AuthorizeRequest, error: str | None = None, username: str = "") -> Response:
-        return _html(sign_in_page(authorize, pool_id=pool_id, error=error, username=username))
+    def sign_in_form(
+        request: Request, authorize: AuthorizeRequest, error: str | None = None, username: str = ""
+    ) -> Response:
+        """The form, tied to the browser's XSRF-TOKEN cookie (set again with every form)."""
+        token = form_token(request.cookies.get(XSRF_COOKIE))
+        page = sign_in_page(authorize, pool_id=pool_id, csrf_token=token, error=error, username=username)
+        response = _html(page)
+        secure = request.url.scheme == "https"
+        response.set_cookie(XSRF_COOKIE, token, path="/", httponly=True, samesite="lax", secure=secure)
+        return response
+
+    def expired_form(form: Mapping[str, str]) -> Response:
+        try:
+            restart: str | None = _with_query("/oauth2/authorize", user_pool.check_authorize(form).form_fields())
+        except (AuthorizePageError, RedirectError):
+            restart = None
+        return _html(expired_form_page(restart), 403)
 
     def redirect(uri: str, params: Mapping[str, str | None]) -> RedirectResponse:
         return RedirectResponse(_with_query(uri, params), status_code=302, headers=_NO_STORE)
@@ -136,7 +152,7 @@ def create_app(
         if session is None or result.prompt == "login":
             if result.prompt == "none":
                 return redirect(result.redirect_uri, {"error": "login_required", "state": result.state})
-            return sign_in_form(result)
+            return sign_in_form(request, result)
         code = user_pool.issue_code(result, session)
         return redirect(result.redirect_uri, {"code": code, "state": result.state})
 
@@ -145,12 +161,17 @@ def create_app(
             form = await _form(request)
         except _BadParameters as error:
             return _html(error_page(f"Bad sign-in request: {error}."), 400)
+        # Before anything else: a form this browser did not load from the stand-in signs nobody in (login CSRF).
+        if not is_genuine_post(
+            request.cookies.get(XSRF_COOKIE), form.get(CSRF_FIELD), request.headers.get("sec-fetch-site")
+        ):
+            return expired_form(form)
         result = checked(form)
         if isinstance(result, Response):
             return result
         user = user_pool.check_password(form.get("username", ""), form.get("password", ""))
         if user is None:
-            return sign_in_form(result, GENERIC_SIGN_IN_ERROR, form.get("username", ""))
+            return sign_in_form(request, result, GENERIC_SIGN_IN_ERROR, form.get("username", ""))
         user_pool.state.end_session(request.cookies.get(SESSION_COOKIE))
         session_id, session = user_pool.state.start_session(user.username)
         response = redirect(result.redirect_uri, {"code": user_pool.issue_code(result, session), "state": result.state})
@@ -220,6 +241,7 @@ def create_app(
         Route("/{pool_id}/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/{pool_id}/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
         Route("/oauth2/authorize", authorize, methods=["GET"]),
+        Route("/login", authorize, methods=["GET"]),  # Cognito's own sign-in page URL: same parameters
         Route("/login", login, methods=["POST"]),
         Route("/oauth2/token", token, methods=["POST"]),
         Route("/oauth2/revoke", revoke, methods=["POST"]),
