@@ -8,10 +8,13 @@ from .errors import (
     CognitoGuardError,
     ConfigurationError,
     KeysUnavailableError,
+    ServiceUnavailableError,
     TokenError,
+    TokenRevokedError,
 )
 from .guards import Requirement, require
 from .jwks import JWKSCache
+from .revocation import RevocationList
 from .verifier import CognitoVerifier, TokenUse, UserPool
 
 __version__ = "0.1.0"
@@ -25,8 +28,11 @@ __all__ = [
     "JWKSCache",
     "KeysUnavailableError",
     "Requirement",
+    "RevocationList",
+    "ServiceUnavailableError",
     "Settings",
     "TokenError",
+    "TokenRevokedError",
     "TokenUse",
     "UserPool",
     "errors",

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from .errors import (
     CognitoGuardError,
     ConfigurationError,
-    KeysUnavailableError,
     MalformedTokenError,
     MissingScopeError,
+    ServiceUnavailableError,
     TokenError,
 )
 
@@ -132,7 +132,7 @@ def error_answer(error: CognitoGuardError, realm: str) -> ErrorAnswer:
         description = _quote_rfc_6750(error.message)
         challenge = f'Bearer realm={_quote(realm)}, error="invalid_token", error_description={description}'
         return ErrorAnswer(401, {"WWW-Authenticate": challenge}, body)
-    if isinstance(error, KeysUnavailableError):
+    if isinstance(error, ServiceUnavailableError):
         wait = error.retry_after
         retry_after = max(1, math.ceil(wait)) if wait is not None and math.isfinite(wait) else 1
         return ErrorAnswer(503, {"Retry-After": str(retry_after)}, body)

@@ -27,11 +27,15 @@ __all__ = [
     "MissingScopeError",
     "NotYetValidError",
     "OAuthError",
+    "OnlineCheckUnavailableError",
+    "RevocationUnavailableError",
     "RoleNotAllowedError",
+    "ServiceUnavailableError",
     "SignInError",
     "SignInStateError",
     "SignatureError",
     "TokenError",
+    "TokenRevokedError",
     "TokenUseError",
 ]
 
@@ -126,6 +130,13 @@ class ClientIdError(TokenError):
     code = "client_not_allowed"
 
 
+class TokenRevokedError(TokenError):
+    """The token was revoked: its sign-in (``origin_jti``) or the token itself (``jti``) is on the revocation list, its
+    user signed out everywhere after signing in, or Cognito said so online (answer 401)."""
+
+    code = "token_revoked"
+
+
 class AudienceError(TokenError):
     """The access token's ``aud`` (resource binding) does not name the required audience."""
 
@@ -196,10 +207,12 @@ class OAuthError(SignInError):
 # --- 503 and configuration -----------------------------------------------------------------------------------------
 
 
-class KeysUnavailableError(CognitoGuardError):
-    """No usable signing keys: the JWKS could not be fetched and nothing usable is cached (answer 503)."""
+class ServiceUnavailableError(CognitoGuardError):
+    """Something the check depends on cannot be reached now; the request may be retried (answer 503).
 
-    code = "keys_unavailable"
+    ``retry_after``: seconds after which a retry may succeed, when known."""
+
+    code = "service_unavailable"
     status_code = 503
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
@@ -207,11 +220,30 @@ class KeysUnavailableError(CognitoGuardError):
         self.retry_after = retry_after
 
 
-class HostedUIUnavailableError(CognitoGuardError):
+class KeysUnavailableError(ServiceUnavailableError):
+    """No usable signing keys: the JWKS could not be fetched and nothing usable is cached (answer 503)."""
+
+    code = "keys_unavailable"
+
+
+class HostedUIUnavailableError(ServiceUnavailableError):
     """The hosted UI's token or revocation endpoint could not be reached or answered nonsense (answer 503)."""
 
     code = "hosted_ui_unavailable"
-    status_code = 503
+
+
+class RevocationUnavailableError(ServiceUnavailableError):
+    """The shared revocation list cannot be trusted or written: its store (Redis) has been out of reach for longer
+    than the configured ``max_staleness``, or a revocation could not be stored there (answer 503)."""
+
+    code = "revocation_unavailable"
+
+
+class OnlineCheckUnavailableError(ServiceUnavailableError):
+    """Cognito could not be asked whether a token is still live, and the online check is set to fail closed
+    (answer 503)."""
+
+    code = "online_check_unavailable"
 
 
 class ConfigurationError(CognitoGuardError, ValueError):

@@ -14,7 +14,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Union
+from typing import Any, Literal, NamedTuple, Protocol, Union
 
 import httpx
 
@@ -36,8 +36,9 @@ from .errors import (
 )
 from .guards import Requirement
 from .jwks import JWKSCache, KeySet, SigningKey, StaticKeySet, check_key_url, load_jwks_file
+from .revocation import RevocationList
 
-__all__ = ["CognitoVerifier", "TokenUse", "UserPool", "pool_issuers"]
+__all__ = ["CognitoVerifier", "OnlineCheck", "TokenUse", "UserPool", "pool_issuers"]
 
 TokenUse = Literal["access", "id"]
 JWKSSource = Union[Mapping[str, Any], str, "os.PathLike[str]"]
@@ -141,6 +142,15 @@ class UserPool:
     audience: str | Sequence[str] | None = None
 
 
+class OnlineCheck(Protocol):
+    """Asks Cognito whether a token that passed every offline check is still live (see
+    :class:`cognito_guard.online.CognitoOnlineCheck`). Raises :class:`TokenRevokedError` when it is not."""
+
+    async def check(self, token: str, claims: Claims) -> None: ...
+
+    def check_sync(self, token: str, claims: Claims) -> None: ...
+
+
 class _Pool(NamedTuple):
     """A user pool after validation: what the hot path reads."""
 
@@ -151,9 +161,12 @@ class _Pool(NamedTuple):
     key_set: KeySet
 
 
-# A result-cache entry: (claims, key set, kid, key, not_before, not_after). It stays valid while the key set still
-# maps kid to that very key object and not_before <= now < not_after. Plain tuples: this is the hot path.
-_Verified = tuple[Claims, KeySet, str, SigningKey, float, float]
+# What the revocation list looks up for a token: (origin_jti, jti, sub, sign-in time: auth_time, else iat).
+_RevocationKey = tuple[str | None, str | None, str, float]
+# A result-cache entry: (claims, key set, kid, key, not_before, not_after, revocation key or None). It stays valid
+# while the key set still maps kid to that very key object and not_before <= now < not_after; the revocation list is
+# asked again on every hit. Plain tuples: this is the hot path.
+_Verified = tuple[Claims, KeySet, str, SigningKey, float, float, _RevocationKey | None]
 # A parsed, not yet trusted token: (header, payload, signing input, signature segment, pool).
 _Parsed = tuple[_token.Header, dict[str, Any], bytes, bytes, _Pool]
 
@@ -171,7 +184,10 @@ class CognitoVerifier:
     (default 10 000, 0 disables); ``jwks_cache`` to share keys between verifiers, or else ``http_client`` /
     ``async_http_client`` to fetch with your own httpx clients and ``jwks_ttl`` / ``jwks_max_stale`` for the
     verifier's own key cache (seconds keys count as fresh, default 300; seconds past that they keep serving while
-    refreshes fail, default 86400); ``clock`` returning Unix seconds (tests).
+    refreshes fail, default 86400); ``revocations`` a :class:`~cognito_guard.revocation.RevocationList` consulted on
+    every verification, cached results included (a revoked token raises
+    :class:`~cognito_guard.errors.TokenRevokedError`, 401); ``online_check`` to ask Cognito whether a token is still
+    live (see :mod:`cognito_guard.online`); ``clock`` returning Unix seconds (tests).
 
     Raises :class:`~cognito_guard.errors.ConfigurationError` on bad settings.
     """
@@ -195,6 +211,8 @@ class CognitoVerifier:
         jwks_cache: JWKSCache | None = None,
         jwks_ttl: float | None = None,
         jwks_max_stale: float | None = None,
+        revocations: RevocationList | None = None,
+        online_check: OnlineCheck | None = None,
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
@@ -217,6 +235,8 @@ class CognitoVerifier:
             cache_size=cache_size,
             jwks_cache=jwks_cache,
             jwks_timings=(jwks_ttl, jwks_max_stale),
+            revocations=revocations,
+            online_check=online_check,
             http_client=http_client,
             async_http_client=async_http_client,
             clock=clock,
@@ -236,6 +256,8 @@ class CognitoVerifier:
         jwks_cache: JWKSCache | None = None,
         jwks_ttl: float | None = None,
         jwks_max_stale: float | None = None,
+        revocations: RevocationList | None = None,
+        online_check: OnlineCheck | None = None,
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
@@ -251,6 +273,8 @@ class CognitoVerifier:
             cache_size=cache_size,
             jwks_cache=jwks_cache,
             jwks_timings=(jwks_ttl, jwks_max_stale),
+            revocations=revocations,
+            online_check=online_check,
             http_client=http_client,
             async_http_client=async_http_client,
             clock=clock,
@@ -268,6 +292,8 @@ class CognitoVerifier:
         cache_size: int,
         jwks_cache: JWKSCache | None,
         jwks_timings: tuple[float | None, float | None],
+        revocations: RevocationList | None,
+        online_check: OnlineCheck | None,
         http_client: httpx.Client | None,
         async_http_client: httpx.AsyncClient | None,
         clock: Callable[[], float],
@@ -296,6 +322,10 @@ class CognitoVerifier:
             async_http_client=async_http_client,
             clock=clock,
         )
+        if revocations is not None and not isinstance(revocations, RevocationList):
+            raise ConfigurationError("revocations must be a RevocationList")
+        self._revocations = revocations
+        self._online = online_check
         self._leeway = float(leeway)
         self._requirement: Requirement | None = requirement or None
         self._max_token_length = max_token_length
@@ -347,17 +377,20 @@ class CognitoVerifier:
         """
         now = self._clock()
         entry = self._results.get(token) if type(token) is str else None
+        claims: Claims | None = None
         if entry is not None:
             claims = self._cached(token, entry, now)
-            if claims is not None:
-                return claims
-        parsed = self._parse(token)
-        key_set, kid = parsed[4].key_set, parsed[0].kid
-        key = key_set.lookup(kid, now)
-        if key is None:
-            key = await key_set.get_key(kid)
-            now = self._clock()
-        return self._check(token, parsed, key, now)  # type: ignore[arg-type]
+        if claims is None:
+            parsed = self._parse(token)
+            key_set, kid = parsed[4].key_set, parsed[0].kid
+            key = key_set.lookup(kid, now)
+            if key is None:
+                key = await key_set.get_key(kid)
+                now = self._clock()
+            claims = self._check(token, parsed, key, now)  # type: ignore[arg-type]
+        if self._online is not None:
+            await self._online.check(token, claims)  # type: ignore[arg-type]
+        return claims
 
     def verify_sync(self, token: object) -> Claims:
         """Verify ``token`` and return its claims, for synchronous code (no event loop needed).
@@ -366,17 +399,20 @@ class CognitoVerifier:
         """
         now = self._clock()
         entry = self._results.get(token) if type(token) is str else None
+        claims: Claims | None = None
         if entry is not None:
             claims = self._cached(token, entry, now)
-            if claims is not None:
-                return claims
-        parsed = self._parse(token)
-        key_set, kid = parsed[4].key_set, parsed[0].kid
-        key = key_set.lookup(kid, now)
-        if key is None:
-            key = key_set.get_key_sync(kid)
-            now = self._clock()
-        return self._check(token, parsed, key, now)  # type: ignore[arg-type]
+        if claims is None:
+            parsed = self._parse(token)
+            key_set, kid = parsed[4].key_set, parsed[0].kid
+            key = key_set.lookup(kid, now)
+            if key is None:
+                key = key_set.get_key_sync(kid)
+                now = self._clock()
+            claims = self._check(token, parsed, key, now)  # type: ignore[arg-type]
+        if self._online is not None:
+            self._online.check_sync(token, claims)  # type: ignore[arg-type]
+        return claims
 
     async def warm_up(self) -> None:
         """Fetch every pool's keys now (call at application start), all of them at once.
@@ -412,8 +448,10 @@ class CognitoVerifier:
     # -- the checks (hot path: plain tuples and local names, measured by benchmarks/verify.py) -----------------------
     def _cached(self, token: object, entry: _Verified, now: float) -> Claims | None:
         """The claims of this earlier verification of ``token``, if they are still valid now."""
-        claims, key_set, kid, key, not_before, not_after = entry
+        claims, key_set, kid, key, not_before, not_after, revocation = entry
         if not_before <= now < not_after and key_set.lookup(kid, now) is key:
+            if revocation is not None:
+                self._revocations.check(*revocation)  # type: ignore[union-attr]
             if self._requirement is not None:
                 self._requirement.check(claims)
             return claims
@@ -446,11 +484,17 @@ class CognitoVerifier:
         if not key.verify(alg, signing_input, _token.decode(signature_segment)):
             raise SignatureError("token signature is invalid")
         not_before, not_after = self._check_claims(payload, pool, now)
+        revocation: _RevocationKey | None = None
+        if self._revocations is not None:
+            get = payload.get
+            signed_in_at: float = get("auth_time") or payload["iat"]
+            revocation = (get("origin_jti"), get("jti"), payload["sub"], signed_in_at)
+            self._revocations.check(*revocation)
         claims = Claims.from_frozen(payload)
         if self._cache_size:
             if len(self._results) >= self._cache_size:
                 self._evict()
-            self._results[token] = (claims, pool.key_set, header.kid, key, not_before, not_after)
+            self._results[token] = (claims, pool.key_set, header.kid, key, not_before, not_after, revocation)
         if self._requirement is not None:
             self._requirement.check(claims)
         return claims

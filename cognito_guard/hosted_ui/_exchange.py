@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote
 
 from ..claims import Claims
-from ..errors import HostedUIUnavailableError, KeysUnavailableError
+from ..errors import ServiceUnavailableError
 from ._flow import TokenSet
 
 __all__ = ["_NO_STORE", "SignedInUser", "WebRequest", "WebResponse", "_Check", "_page", "_shown", "safe_next_path"]
@@ -171,7 +171,7 @@ class _Check:
 
     user: SignedInUser | None
     set_cookies: list[str] = field(default_factory=list)
-    unavailable: HostedUIUnavailableError | KeysUnavailableError | None = None
+    unavailable: ServiceUnavailableError | None = None
 
 
 def _shown(oauth_error: str) -> str:

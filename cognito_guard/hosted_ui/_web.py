@@ -26,8 +26,8 @@ from ..errors import (
     ConfigurationError,
     ExpiredTokenError,
     HostedUIUnavailableError,
-    KeysUnavailableError,
     OAuthError,
+    ServiceUnavailableError,
     SignInError,
     TokenError,
 )
@@ -197,7 +197,7 @@ class WebSignIn:
         return OAuthError(f"the hosted UI refused the sign-in: {_shown(error)}", error=error)
 
     def _callback_error(self, error: CognitoGuardError, cookies: list[str]) -> WebResponse:
-        status = 503 if isinstance(error, (HostedUIUnavailableError, KeysUnavailableError)) else 400
+        status = 503 if isinstance(error, ServiceUnavailableError) else 400
         detail = f"{error.code}: {_shown(error.error)}" if isinstance(error, OAuthError) else error.code
         body = _page(
             "Sign-in failed", f"The sign-in could not be completed ({detail}).", (self.login_path, "Try again")
@@ -228,7 +228,7 @@ class WebSignIn:
         try:
             code = self.client.check_callback(request.query, pending)
             tokens, _claims = await self.client.exchange_code(code, pending)
-        except (SignInError, TokenError, HostedUIUnavailableError, KeysUnavailableError) as error:
+        except (SignInError, TokenError, ServiceUnavailableError) as error:
             return self._callback_error(error, cookies)
         return self._signed_in(request, tokens, pending, cookies)
 
@@ -240,7 +240,7 @@ class WebSignIn:
         try:
             code = self.client.check_callback(request.query, pending)
             tokens, _claims = self.client.exchange_code_sync(code, pending)
-        except (SignInError, TokenError, HostedUIUnavailableError, KeysUnavailableError) as error:
+        except (SignInError, TokenError, ServiceUnavailableError) as error:
             return self._callback_error(error, cookies)
         return self._signed_in(request, tokens, pending, cookies)
 
@@ -383,7 +383,7 @@ class WebSignIn:
             try:
                 claims = await self.client.verify_id_token(tokens.id_token or "")
                 return _Check(SignedInUser(claims, tokens))
-            except KeysUnavailableError as error:
+            except ServiceUnavailableError as error:
                 return _Check(None, unavailable=error)
             except ExpiredTokenError:
                 pass
@@ -399,7 +399,7 @@ class WebSignIn:
                 refreshed = self._recall(key)
                 if refreshed is None:
                     refreshed = self._remember(key, await self._refresh_async(tokens.refresh_token))
-        except (HostedUIUnavailableError, KeysUnavailableError) as error:
+        except ServiceUnavailableError as error:
             return _Check(None, unavailable=error)
         except (SignInError, TokenError):
             return self._signed_out(request)
@@ -410,7 +410,7 @@ class WebSignIn:
     async def _refresh_async(self, refresh_token: str) -> tuple[TokenSet, Claims | None] | CognitoGuardError:
         try:
             return await self.client.refresh(refresh_token)
-        except (SignInError, TokenError, HostedUIUnavailableError, KeysUnavailableError) as error:
+        except (SignInError, TokenError, ServiceUnavailableError) as error:
             return error
 
     def check_sync(self, request: WebRequest) -> _Check:
@@ -422,7 +422,7 @@ class WebSignIn:
             try:
                 claims = self.client.verify_id_token_sync(tokens.id_token or "")
                 return _Check(SignedInUser(claims, tokens))
-            except KeysUnavailableError as error:
+            except ServiceUnavailableError as error:
                 return _Check(None, unavailable=error)
             except ExpiredTokenError:
                 pass
@@ -437,7 +437,7 @@ class WebSignIn:
                 refreshed = self._recall(key)
                 if refreshed is None:
                     refreshed = self._remember(key, self._refresh_sync(tokens.refresh_token))
-        except (HostedUIUnavailableError, KeysUnavailableError) as error:
+        except ServiceUnavailableError as error:
             return _Check(None, unavailable=error)
         except (SignInError, TokenError):
             return self._signed_out(request)
@@ -448,7 +448,7 @@ class WebSignIn:
     def _refresh_sync(self, refresh_token: str) -> tuple[TokenSet, Claims | None] | CognitoGuardError:
         try:
             return self.client.refresh_sync(refresh_token)
-        except (SignInError, TokenError, HostedUIUnavailableError, KeysUnavailableError) as error:
+        except (SignInError, TokenError, ServiceUnavailableError) as error:
             return error
 
     def _after_refresh(self, request: WebRequest, key: str, tokens: TokenSet, claims: Claims | None) -> _Check:
@@ -482,7 +482,7 @@ class WebSignIn:
         )
 
     @staticmethod
-    def unavailable(request: WebRequest, error: HostedUIUnavailableError | KeysUnavailableError) -> WebResponse:
+    def unavailable(request: WebRequest, error: ServiceUnavailableError) -> WebResponse:
         """The hosted UI (to refresh) or the JWKS (to verify) could not be reached: 503, the session is kept."""
         if request.wants_html:
             return WebResponse(503, body=_page("Sign-in unavailable", "Please try again in a moment."))
