@@ -370,6 +370,11 @@ class CognitoVerifier:
         """Every issuer this verifier accepts."""
         return tuple(self._pools)
 
+    @property
+    def revocations(self) -> RevocationList | None:
+        """The revocation list this verifier consults, if any."""
+        return self._revocations
+
     async def verify(self, token: object) -> Claims:
         """Verify ``token`` and return its claims; fetches keys without blocking the event loop.
 

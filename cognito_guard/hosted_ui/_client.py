@@ -32,6 +32,7 @@ from ..errors import (
     SignInStateError,
     TokenUseError,
 )
+from ..revocation import RevocationList
 from ..verifier import CognitoVerifier
 from ._flow import AuthorizationRequest, PendingSignIn, TokenSet, _is_time
 from ._settings import _env_settings, _option, _redirect_url, _scopes, hosted_ui_base_url
@@ -71,7 +72,9 @@ class HostedUIClient:
     ``identity_provider``/``lang``/``prompt`` are defaults for :meth:`authorization_request`.
 
     ID tokens are verified by ``verifier`` if given, else by a :class:`CognitoVerifier` for ``user_pool_id``
-    (required then), ``client_id`` and ``issuer`` (stand-ins) built here, which shares the given HTTP clients.
+    (required then), ``client_id`` and ``issuer`` (stand-ins) built here, which shares the given HTTP clients and
+    consults ``revocations`` (a :class:`~cognito_guard.RevocationList`: sessions of a revoked sign-in end, and
+    sign-outs are recorded there; with ``verifier``, give the list to the verifier instead).
     ``http_client``/``async_http_client`` are used as given (their own timeouts apply); clients made here use
     ``timeout`` seconds. ``clock`` returns Unix seconds (tests).
 
@@ -90,6 +93,7 @@ class HostedUIClient:
         user_pool_id: str | None = None,
         issuer: str | None = None,
         verifier: CognitoVerifier | None = None,
+        revocations: RevocationList | None = None,
         identity_provider: str | None = None,
         lang: str | None = None,
         prompt: str | None = None,
@@ -122,6 +126,8 @@ class HostedUIClient:
         if verifier is not None:
             if not isinstance(verifier, CognitoVerifier):
                 raise ConfigurationError("verifier must be a CognitoVerifier")
+            if revocations is not None and revocations is not verifier.revocations:
+                raise ConfigurationError("pass revocations to the CognitoVerifier given as verifier, not next to it")
             self.verifier = verifier
         elif user_pool_id is None:
             raise ConfigurationError("user_pool_id is required (to verify ID tokens) unless a verifier is given")
@@ -131,6 +137,7 @@ class HostedUIClient:
                 client_id=client_id,
                 token_use="id",
                 issuer=issuer,
+                revocations=revocations,
                 clock=clock,
                 http_client=http_client,
                 async_http_client=async_http_client,
@@ -143,12 +150,17 @@ class HostedUIClient:
         """Build from ``COGNITO_DOMAIN``, ``COGNITO_USER_POOL_ID``, ``COGNITO_CLIENT_ID``, ``COGNITO_REDIRECT_URI``
         and the optional ``COGNITO_CLIENT_SECRET``, ``COGNITO_LOGOUT_URI``, ``COGNITO_ISSUER``, ``COGNITO_SCOPES``
         (space-separated) in ``environ`` (default ``os.environ``). ``overrides`` are keyword arguments of the
-        constructor and win over the environment.
+        constructor and win over the environment. Unless ``verifier`` or ``revocations`` is given, sessions consult
+        a revocation list shared through Redis when ``COGNITO_REDIS_URL`` is set, else one in this process (see
+        :meth:`RevocationList.from_env <cognito_guard.RevocationList.from_env>`).
 
         Raises :class:`ConfigurationError` naming the variable that is missing or invalid.
         """
         env = os.environ if environ is None else environ
-        return cls(**{**_env_settings(env, overrides), **overrides})
+        settings = _env_settings(env, overrides)
+        if "verifier" not in overrides and "revocations" not in overrides:
+            settings["revocations"] = RevocationList.from_env(env)
+        return cls(**{**settings, **overrides})
 
     # -- endpoints ------------------------------------------------------------------------------------------------
     @property

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 from urllib.parse import quote, urlsplit
 
+from .. import _token
 from ..claims import Claims
 from ..errors import (
     AuthorizationError,
@@ -27,10 +28,12 @@ from ..errors import (
     ExpiredTokenError,
     HostedUIUnavailableError,
     OAuthError,
+    RevocationUnavailableError,
     ServiceUnavailableError,
     SignInError,
     TokenError,
 )
+from ..revocation import InvalidRevocationError, RevocationList
 from ._client import HostedUIClient, PendingSignIn, TokenSet
 from ._exchange import (
     SignedInUser,
@@ -55,6 +58,22 @@ _FAILURE_REUSE_SECONDS = 5.0
 # A signed-out session is remembered for longer than any refresh can take (the client's timeout is at most 300 s): a
 # refresh still under way when the user signs out must not hand out its tokens, nor may the reuse window above.
 _SIGNED_OUT_SECONDS = 600.0
+
+
+def _session_claims(tokens: TokenSet) -> list[dict[str, Any]]:
+    """The claims of a session's ID and access tokens, read without verification: the session is sealed by us, and
+    these claims only name what to revoke. Both tokens share ``origin_jti`` (one record); without it each has its
+    own ``jti``."""
+    found: list[dict[str, Any]] = []
+    for token in (tokens.id_token, tokens.access_token):
+        if not token:
+            continue
+        try:
+            found.append(_token.decode_json_object(_token.split(token, 64 * 1024)[1], "payload"))
+        except TokenError:
+            continue
+    families = {claims.get("origin_jti") for claims in found}
+    return found[:1] if len(families) == 1 and None not in families else found
 
 
 class _SignedOut:
@@ -246,15 +265,14 @@ class WebSignIn:
 
     # --- /logout --------------------------------------------------------------------------------------------------
 
-    def _end_sessions(self, request: WebRequest) -> list[str]:
+    def _end_sessions(self, request: WebRequest) -> tuple[list[str], list[dict[str, Any]]]:
         """Forget every session the request's cookies open (one, unless a cookie came twice): its stored entry, and
         any refresh of it under way or just done (see ``_SIGNED_OUT_SECONDS``). Returns the refresh tokens to
-        revoke."""
+        revoke at Cognito and the claims of the sessions' tokens to put on the revocation list."""
         readings = list(request.cookie_readings(self.sessions.cookie_names))
-        found = (self._tokens(self.sessions.load(reading)) for reading in readings)
-        refresh_tokens = list(
-            dict.fromkeys(tokens.refresh_token for tokens in found if tokens and tokens.refresh_token)
-        )
+        found = [tokens for tokens in (self._tokens(self.sessions.load(reading)) for reading in readings) if tokens]
+        refresh_tokens = list(dict.fromkeys(tokens.refresh_token for tokens in found if tokens.refresh_token))
+        revoked = [claims for tokens in found for claims in _session_claims(tokens)] if self._revocations else []
         # The marks go first: a refresh finishing between them and the stored entry's deletion finds the mark after
         # saving (see _after_refresh), and one finishing later saves before the deletion.
         now = self._clock()
@@ -264,7 +282,7 @@ class WebSignIn:
                 self._refreshed[self._key(refresh_token)] = (now + _SIGNED_OUT_SECONDS, _SIGNED_OUT)
         for reading in readings:
             self.sessions.forget(reading)
-        return refresh_tokens if self.revoke_on_logout else []
+        return (refresh_tokens if self.revoke_on_logout else []), revoked
 
     def _logout_response(self, request: WebRequest) -> WebResponse:
         cookies = self.sessions.clear(request_cookies=request.cookies, request_url=request.url)
@@ -272,8 +290,14 @@ class WebSignIn:
         return WebResponse(302, location=location, set_cookies=cookies)
 
     async def logout_async(self, request: WebRequest) -> WebResponse:
-        """Sign out: revoke the refresh token (best effort), clear the session, go to Cognito's ``/logout``."""
-        for refresh_token in self._end_sessions(request):
+        """Sign out: put the session's sign-in on the revocation list (if any), revoke the refresh token at Cognito
+        (best effort), clear the session, go to Cognito's ``/logout``."""
+        refresh_tokens, revoked = self._end_sessions(request)
+        for claims in revoked:
+            # Recorded even when Redis is down: this process enforces it and writes it back once Redis is there.
+            with contextlib.suppress(RevocationUnavailableError, InvalidRevocationError):
+                await self._revocations.arevoke_claims(claims)  # type: ignore[union-attr]
+        for refresh_token in refresh_tokens:
             # Signing out locally must not depend on Cognito answering; an unrevoked token still expires on its own.
             with contextlib.suppress(SignInError, HostedUIUnavailableError):
                 await self.client.revoke(refresh_token)
@@ -281,10 +305,18 @@ class WebSignIn:
 
     def logout_sync(self, request: WebRequest) -> WebResponse:
         """:meth:`logout_async` for sync frameworks."""
-        for refresh_token in self._end_sessions(request):
+        refresh_tokens, revoked = self._end_sessions(request)
+        for claims in revoked:
+            with contextlib.suppress(RevocationUnavailableError, InvalidRevocationError):  # as in logout_async
+                self._revocations.revoke_claims(claims)  # type: ignore[union-attr]
+        for refresh_token in refresh_tokens:
             with contextlib.suppress(SignInError, HostedUIUnavailableError):  # as in logout_async
                 self.client.revoke_sync(refresh_token)
         return self._logout_response(request)
+
+    @property
+    def _revocations(self) -> RevocationList | None:
+        return self.client.verifier.revocations
 
     # --- the session of a request ---------------------------------------------------------------------------------
 
