@@ -1,5 +1,6 @@
-"""The ``cognito-guard`` command: ``decode`` a token (unverified), ``verify`` it against a user pool, or run the local
-Cognito stand-in (``dev``) and mint tokens from it (``dev token``)."""
+"""The ``cognito-guard`` command: ``decode`` a token (unverified), ``verify`` it against a user pool, ``revoke`` a
+sign-in, token or user on the shared revocation list, or run the local Cognito stand-in (``dev``) and mint tokens from
+it (``dev token``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,35 @@ def _read_token(value: str | None) -> str:
     # Reading from stdin by default keeps tokens out of shell history and process lists.
     raw = sys.stdin.read() if value in (None, "-") else value
     return (raw or "").strip()
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    # Imported here: the other commands need no Redis (nor redis-py).
+    from .revocation import RevocationList
+
+    url = args.redis_url or os.environ.get("COGNITO_REDIS_URL", "").strip()
+    try:
+        if not url:
+            raise ConfigurationError("revoke needs --redis-url or COGNITO_REDIS_URL (the list every worker follows)")
+        if args.at is not None and args.user is None:
+            raise ConfigurationError("--at goes with --user")
+        from ._redis import check_redis_url
+
+        with RevocationList(redis_url=check_redis_url(url, "--redis-url"), namespace=args.namespace) as revocations:
+            if args.origin_jti is not None:
+                revocations.revoke_family(args.origin_jti)
+                done = f"revoked sign-in family origin_jti={args.origin_jti}"
+            elif args.jti is not None:
+                revocations.revoke_token(args.jti)
+                done = f"revoked token jti={args.jti}"
+            else:
+                revocations.sign_out_user(args.user, at=args.at)
+                done = f"signed out user sub={args.user} (tokens signed in until now are refused)"
+    except CognitoGuardError as error:
+        print(f"{error.code}: {error.message}", file=sys.stderr)
+        return 1
+    print(done)
+    return 0
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -226,6 +256,23 @@ def _add_dev(commands: Any) -> None:
     token.set_defaults(run=_dev_token)
 
 
+def _add_revoke(commands: Any) -> None:
+    revoke = commands.add_parser(
+        "revoke",
+        help="put a sign-in, a token or a user on the revocation list every worker follows (Redis)",
+        description="Workers whose verifiers consult the list (COGNITO_REDIS_URL) refuse the tokens within a second. "
+        "Exit 0 with a one-line confirmation, exit 1 with the error code.",
+    )
+    revoke.add_argument("--redis-url", help="the list's Redis (default: COGNITO_REDIS_URL)")
+    revoke.add_argument("--namespace", default="cognito_guard", help="prefix of the list's keys (default %(default)s)")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--origin-jti", metavar="ID", help="a whole sign-in: every token sharing this origin_jti")
+    which.add_argument("--jti", metavar="ID", help="one token")
+    which.add_argument("--user", metavar="SUB", help="every token of this user (sub) signed in until now")
+    revoke.add_argument("--at", type=float, help="with --user: the sign-out time in Unix seconds (default now)")
+    revoke.set_defaults(run=_revoke)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cognito-guard", description="Verify and inspect Amazon Cognito tokens.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -251,6 +298,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--scope", action="append", help="required scope, repeatable (all required)")
     verify.add_argument("--group", action="append", help="required group, repeatable (any one suffices)")
     verify.set_defaults(run=_verify)
+    _add_revoke(commands)
     _add_dev(commands)
     return parser
 
