@@ -11,6 +11,8 @@
 | ``COGNITO_LEEWAY`` | seconds of clock skew allowed (default 0) |
 | ``COGNITO_JWKS_TTL`` | seconds fetched keys count as fresh before a refresh (default 300, at most 86400) |
 | ``COGNITO_JWKS_MAX_STALE`` | seconds past that TTL the keys keep serving while refreshes fail (default 86400) |
+| ``COGNITO_REDIS_URL`` | consult the revocation list every worker shares through this Redis (default: no list) |
+| ``COGNITO_REVOCATION_MAX_STALENESS`` | with Redis: seconds without contact after which checks answer 503 |
 
 Every problem raises :class:`ConfigurationError` naming the variable.
 """
@@ -20,11 +22,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from ._redis import check_redis_url
 from .errors import ConfigurationError
 from .jwks import StaticKeySet, check_key_url, load_jwks_file
+from .revocation import RevocationList
 from .verifier import CognitoVerifier, TokenUse, pool_issuers
 
 __all__ = ["SETTING_NAMES", "Settings", "verifier_from_env"]
@@ -39,6 +43,8 @@ SETTING_NAMES = (
     "COGNITO_LEEWAY",
     "COGNITO_JWKS_TTL",
     "COGNITO_JWKS_MAX_STALE",
+    "COGNITO_REDIS_URL",
+    "COGNITO_REVOCATION_MAX_STALENESS",
 )
 _TOKEN_USES: dict[str, TokenUse | None] = {"access": "access", "id": "id", "any": None}
 
@@ -111,6 +117,8 @@ class Settings:
     leeway: float = 0.0
     jwks_ttl: float | None = None
     jwks_max_stale: float | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    revocation_max_staleness: float | None = None
 
     @classmethod
     def from_mapping(
@@ -163,6 +171,10 @@ class Settings:
             leeway=read.seconds("COGNITO_LEEWAY", low=0, high=86400) or 0.0,
             jwks_ttl=read.seconds("COGNITO_JWKS_TTL", low=0, high=86400, low_included=False),
             jwks_max_stale=read.seconds("COGNITO_JWKS_MAX_STALE", low=0, high=7 * 86400),
+            redis_url=_redis_url(read.text("COGNITO_REDIS_URL")),
+            revocation_max_staleness=read.seconds(
+                "COGNITO_REVOCATION_MAX_STALENESS", low=0, high=86400, low_included=False
+            ),
         )
 
     @classmethod
@@ -170,11 +182,20 @@ class Settings:
         """Read the ``COGNITO_*`` environment variables; raises :class:`ConfigurationError` naming the bad one."""
         return cls.from_mapping(os.environ if environ is None else environ)
 
+    def revocations(self) -> RevocationList | None:
+        """A new revocation list shared through ``COGNITO_REDIS_URL`` (None when it is not set): build one per
+        process and hand it to every verifier and sign-in of the app."""
+        if self.redis_url is None:
+            return None
+        return RevocationList(redis_url=self.redis_url, max_staleness=self.revocation_max_staleness)
+
     def verifier(self, **options: Any) -> CognitoVerifier:
         """Build the :class:`CognitoVerifier`; ``options`` are its other keywords (``scopes=``, ``jwks_cache=``...)
         and win over the environment's settings (``leeway=5`` over ``COGNITO_LEEWAY``).
 
-        With ``COGNITO_JWKS_FILE`` the verifier never touches the network.
+        With ``COGNITO_JWKS_FILE`` the verifier never touches the network (but for Redis, when
+        ``COGNITO_REDIS_URL`` is set: the verifier then consults the shared revocation list, unless
+        ``revocations=`` is given).
         """
         settings: dict[str, Any] = {
             "user_pool_id": self.user_pool_id,
@@ -185,6 +206,8 @@ class Settings:
             "jwks": self.jwks_file,
             "leeway": self.leeway,
         }
+        if self.redis_url is not None and "revocations" not in options:
+            settings["revocations"] = self.revocations()
         # The key-cache timings configure the verifier's own JWKSCache: a jwks_cache given in code replaces them.
         if "jwks_cache" not in options:
             if self.jwks_ttl is not None:
@@ -192,6 +215,10 @@ class Settings:
             if self.jwks_max_stale is not None:
                 settings["jwks_max_stale"] = self.jwks_max_stale
         return CognitoVerifier(**{**settings, **options})
+
+
+def _redis_url(url: str | None) -> str | None:
+    return None if url is None else check_redis_url(url, "COGNITO_REDIS_URL")
 
 
 def verifier_from_env(environ: Mapping[str, str] | None = None, **options: Any) -> CognitoVerifier:

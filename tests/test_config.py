@@ -80,7 +80,7 @@ def recording_transport(sent: list[httpx.Request]) -> httpx.MockTransport:
 # -- the names ------------------------------------------------------------------------------------------------------
 
 
-def test_setting_names_lists_the_nine_variables() -> None:
+def test_setting_names_lists_the_eleven_variables() -> None:
     assert sorted(SETTING_NAMES) == sorted(
         [
             "COGNITO_USER_POOL_ID",
@@ -92,9 +92,11 @@ def test_setting_names_lists_the_nine_variables() -> None:
             "COGNITO_LEEWAY",
             "COGNITO_JWKS_TTL",
             "COGNITO_JWKS_MAX_STALE",
+            "COGNITO_REDIS_URL",
+            "COGNITO_REVOCATION_MAX_STALENESS",
         ]
     )
-    assert len(SETTING_NAMES) == 9
+    assert len(SETTING_NAMES) == 11
 
 
 # -- required variables ---------------------------------------------------------------------------------------------
@@ -590,3 +592,56 @@ def test_a_jwks_cache_given_in_code_replaces_the_environments_timings(issuer: Lo
 def test_jwks_timings_next_to_a_jwks_cache_are_a_configuration_error(issuer: LocalIssuer) -> None:
     with pytest.raises(ConfigurationError, match="jwks_ttl"):
         issuer.verifier(jwks_cache=JWKSCache(), jwks_ttl=5)
+
+
+# -- the revocation list: COGNITO_REDIS_URL and COGNITO_REVOCATION_MAX_STALENESS (issue 11) --------------------------
+
+
+def test_without_a_redis_url_the_verifier_has_no_revocation_list(env: dict[str, str]) -> None:
+    assert verifier_from_env(env).revocations is None
+
+
+@pytest.mark.parametrize("url", ["http://cache.internal:6379", "cache.internal:6379", "postgres://x"])
+def test_a_redis_url_of_another_scheme_is_named_and_not_echoed(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="COGNITO_REDIS_URL") as raised:
+        settings(COGNITO_REDIS_URL=url)
+    assert url not in raised.value.message
+
+
+def test_the_redis_url_is_kept_out_of_the_settings_repr() -> None:
+    read = settings(COGNITO_REDIS_URL="redis://:hunter2@cache.internal:6379/0")
+    assert "hunter2" not in repr(read)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "inf", "86401"], ids=repr)
+def test_an_invalid_revocation_max_staleness_is_named(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="COGNITO_REVOCATION_MAX_STALENESS"):
+        settings(COGNITO_REVOCATION_MAX_STALENESS=value)
+
+
+def test_with_a_redis_url_the_verifier_consults_the_shared_list(
+    env: dict[str, str], redis_url: str, issuer: LocalIssuer
+) -> None:
+    from cognito_guard import RevocationList, TokenRevokedError
+
+    verifier = verifier_from_env({**env, "COGNITO_REDIS_URL": redis_url}, clock=issuer.clock)
+    revocations = verifier.revocations
+    assert revocations is not None
+    try:
+        with RevocationList(redis_url=redis_url) as elsewhere:
+            elsewhere.revoke_family("family-1")
+        revocations.sync_now()
+        assert revocations.status().backend == "redis"
+        with pytest.raises(TokenRevokedError):
+            verifier.verify_sync(issuer.access_token(claims={"origin_jti": "family-1"}))
+    finally:
+        revocations.close()
+
+
+def test_a_revocations_option_wins_over_the_redis_url(env: dict[str, str]) -> None:
+    from cognito_guard import RevocationList
+
+    own = RevocationList()
+    unreachable = "redis://127.0.0.1:1/0"  # would be slow to reach, and must not be used at all
+    verifier = verifier_from_env({**env, "COGNITO_REDIS_URL": unreachable}, revocations=own)
+    assert verifier.revocations is own
