@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hashlib
 import html
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -141,3 +142,37 @@ def signed_in_tokens(dev: Dev, **params: str | None) -> dict[str, Any]:
 
 
 M2M_AUTH = ("local-m2m", "local-m2m-secret")
+
+
+API_CONTENT_TYPE = "application/x-amz-json-1.1"
+SIGV4 = "AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/cognito-idp/aws4_request, SignedHeaders=host, Signature=00"
+
+
+def call_api(
+    dev: Dev,
+    operation: str,
+    body: object,
+    *,
+    target: str | None = None,
+    content_type: str = API_CONTENT_TYPE,
+    authorization: str | None = None,
+) -> httpx.Response:
+    """POST one call of the Cognito JSON API to the stand-in, as an AWS SDK sends it (``body`` is sent as JSON)."""
+    headers = {"X-Amz-Target": target or f"AWSCognitoIdentityProviderService.{operation}", "Content-Type": content_type}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    return dev.http.post("/", content=json.dumps(body).encode(), headers=headers)
+
+
+def refresh_answer(dev: Dev, refresh_token: str, client_id: str = "local-client") -> tuple[int, dict[str, Any]]:
+    """The token endpoint's status and JSON answer to a refresh."""
+    form = {"grant_type": "refresh_token", "client_id": client_id, "refresh_token": refresh_token}
+    response = dev.http.post("/oauth2/token", data=form)
+    body: dict[str, Any] = response.json()
+    return response.status_code, body
+
+
+def userinfo_answer(dev: Dev, access_token: str) -> tuple[int, str]:
+    """The userInfo endpoint's status and WWW-Authenticate header for an access token."""
+    response = dev.http.get("/oauth2/userInfo", headers={"Authorization": f"Bearer {access_token}"})
+    return response.status_code, response.headers.get("www-authenticate", "")

@@ -59,7 +59,8 @@ def test_default_public_client_has_the_documented_urls_and_scopes() -> None:
     assert client.callback_urls == ("http://localhost:8000/auth/callback", "http://127.0.0.1:8000/auth/callback")
     assert client.logout_urls == ("http://localhost:8000/", "http://127.0.0.1:8000/")
     assert client.allowed_flows == ("code",)
-    assert client.allowed_scopes == ("openid", "email", "profile", "orders/read", "orders/write")
+    admin = "aws.cognito.signin.user.admin"  # for GetUser and GlobalSignOut
+    assert client.allowed_scopes == ("openid", "email", "profile", admin, "orders/read", "orders/write")
 
 
 def test_default_public_client_takes_sign_ins_for_the_app_urls_given() -> None:

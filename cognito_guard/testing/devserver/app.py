@@ -6,7 +6,9 @@ python-multipart is not needed.
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -22,6 +24,7 @@ from .pages import CSRF_FIELD, GENERIC_SIGN_IN_ERROR, error_page, expired_form_p
 from .pool import AuthorizePageError, AuthorizeRequest, LocalUserPool, OAuthError, RedirectError
 from .serve import DEFAULT_PUBLIC_URL
 from .state import SESSION_LIFETIME
+from .user_pool_api import CONTENT_TYPE, ApiError, UserPoolApi
 from .xsrf import XSRF_COOKIE, form_token, is_genuine_post
 
 __all__ = ["SESSION_COOKIE", "create_app"]
@@ -49,15 +52,20 @@ def _parameters(query: str) -> dict[str, str]:
     return params
 
 
-async def _form(request: Request) -> dict[str, str]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise _BadParameters("the body must be application/x-www-form-urlencoded")
+async def _body(request: Request) -> bytes:
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > _MAX_BODY:
             raise _BadParameters("the body is too large")
+    return body
+
+
+async def _form(request: Request) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise _BadParameters("the body must be application/x-www-form-urlencoded")
+    body = await _body(request)
     try:
         return _parameters(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -214,6 +222,27 @@ def create_app(
             return response
         return JSONResponse(info, headers=_NO_STORE)
 
+    user_pool_api = UserPoolApi(user_pool, base_url)
+
+    async def cognito_api(request: Request) -> Response:
+        """The Cognito JSON API (``X-Amz-Target``), as AWS SDKs call it with this app as their endpoint URL."""
+        headers = {**_NO_STORE, "x-amzn-RequestId": str(uuid.uuid4())}
+        try:
+            body = await _body(request)
+            answer = user_pool_api.call(
+                request.headers.get("x-amz-target"),
+                request.headers.get("content-type"),
+                body,
+                request.headers.get("authorization"),
+            )
+        except _BadParameters:
+            answer, status = ApiError("SerializationException", "The request body is too large.").to_json(), 400
+        except ApiError as error:
+            answer, status = error.to_json(), 400
+        else:
+            status = 200
+        return Response(json.dumps(answer), status_code=status, media_type=CONTENT_TYPE, headers=headers)
+
     async def logout(request: Request) -> Response:
         try:
             params = _parameters(request.url.query)
@@ -238,6 +267,7 @@ def create_app(
         return response
 
     routes = [
+        Route("/", cognito_api, methods=["POST"]),
         Route("/{pool_id}/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/{pool_id}/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
         Route("/oauth2/authorize", authorize, methods=["GET"]),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from ...errors import ConfigurationError
 
-__all__ = ["STANDARD_ATTRIBUTES", "is_user_attribute", "parse_attributes"]
+__all__ = ["STANDARD_ATTRIBUTES", "attribute_strings", "is_user_attribute", "parse_attributes"]
 
 # Cognito's standard attributes. `sub` is one in Cognito too, but here it is the user's own setting. Any other
 # attribute is a custom one, written `custom:NAME`: Cognito puts nothing else into tokens.
@@ -39,6 +39,16 @@ _VERIFIED = frozenset(("email_verified", "phone_number_verified"))
 def is_user_attribute(name: str) -> bool:
     """True for a standard attribute name or ``custom:NAME``: the attributes Cognito writes into ID tokens."""
     return name in STANDARD_ATTRIBUTES or (name.startswith("custom:") and len(name) > len("custom:"))
+
+
+def attribute_strings(attributes: Mapping[str, str | bool]) -> dict[str, str]:
+    """The user attributes among ``attributes`` as userInfo and ``GetUser`` answer them: every value a string
+    (``"true"``, not ``true``)."""
+    return {
+        name: ("true" if value else "false") if isinstance(value, bool) else value
+        for name, value in attributes.items()
+        if is_user_attribute(name)
+    }
 
 
 def _name(name: object, where: str) -> str:

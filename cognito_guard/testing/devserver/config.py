@@ -147,7 +147,14 @@ _DEFAULT: dict[str, Any] = {
             "client_id": "local-client",
             # callback_urls and logout_urls: from the app URLs given to default_config()
             "allowed_flows": ["code"],
-            "allowed_scopes": ["openid", "email", "profile", "orders/read", "orders/write"],
+            "allowed_scopes": [
+                "openid",
+                "email",
+                "profile",
+                "aws.cognito.signin.user.admin",
+                "orders/read",
+                "orders/write",
+            ],
         },
         {
             "client_id": "local-m2m",

@@ -14,9 +14,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..._token import b64url_encode
-from ...errors import ConfigurationError, TokenError
-from ...verifier import CognitoVerifier
-from .attributes import is_user_attribute
+from ...errors import ConfigurationError
+from .access import AccessTokenRefused, AccessTokens
+from .attributes import attribute_strings
 from .config import AppClient, PoolConfig, User, default_config
 from .keys import PoolKeys
 from .state import DevState, SignInSession
@@ -126,7 +126,7 @@ class LocalUserPool:
         self.clock = clock
         self.state = DevState(clock)
         self.minter = TokenMinter(self.config, self.keys, clock)
-        self._verifiers: dict[str, CognitoVerifier] = {}
+        self.access_tokens = AccessTokens(self.config.user_pool_id, self.keys.jwks, self.state, clock)
 
     # -- discovery --------------------------------------------------------------------------------------------------
     def issuer(self, base_url: str) -> str:
@@ -222,14 +222,16 @@ class LocalUserPool:
         else:
             client_id, given_secret = form.get("client_id", ""), form.get("client_secret")
         client = self.config.clients.get(client_id)
-        if client is None:
-            raise OAuthError("invalid_client")
-        if client.client_secret is None:
-            if given_secret:
-                raise OAuthError("invalid_client")
-        elif given_secret is None or not _equal(given_secret, client.client_secret):
+        if client is None or not self.secret_matches(client, given_secret):
             raise OAuthError("invalid_client")
         return client
+
+    @staticmethod
+    def secret_matches(client: AppClient, given_secret: str | None) -> bool:
+        """True when ``given_secret`` is the client's secret, or absent (or empty) for a client without one."""
+        if client.client_secret is None:
+            return not given_secret
+        return given_secret is not None and _equal(given_secret, client.client_secret)
 
     def token(self, form: Mapping[str, str], authorization: str | None, base_url: str) -> TokenResponse:
         """Answer ``POST /oauth2/token``; raises :class:`OAuthError`."""
@@ -303,8 +305,13 @@ class LocalUserPool:
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request")
-        client = self.authenticate_client(authorization, form)
-        if token.count(".") in (2, 4):  # a JWS (ID/access token) or a JWE: only refresh tokens are revocable
+        self.revoke_refresh_token(self.authenticate_client(authorization, form), token)
+
+    def revoke_refresh_token(self, client: AppClient, token: str) -> None:
+        """Revoke the family of ``client``'s refresh token ``token`` (``/oauth2/revoke`` and ``RevokeToken``): the
+        refresh token and every ID/access token of that sign-in and its refreshes. Raises :class:`OAuthError`
+        ``unsupported_token_type`` for an ID or access token, ``invalid_request`` for another client's token."""
+        if token.count(".") == 2:  # a JWS: an ID or access token (Cognito's refresh tokens are JWEs, five parts)
             raise OAuthError("unsupported_token_type")
         family = self.state.find_family(token)
         if family is None:
@@ -312,22 +319,6 @@ class LocalUserPool:
         if family.client_id != client.client_id:
             raise OAuthError("invalid_request")  # a client may only revoke its own tokens
         self.state.revoke(family)
-
-    def _verifier(self, issuer: str) -> CognitoVerifier:
-        verifier = self._verifiers.get(issuer)
-        if verifier is None:
-            if len(self._verifiers) > 16:  # one per base URL a caller passes: keep the cache bounded
-                self._verifiers.clear()
-            verifier = CognitoVerifier(
-                user_pool_id=self.config.user_pool_id,
-                client_id=None,  # any of this pool's clients
-                token_use="access",
-                issuer=issuer,
-                jwks=self.keys.jwks,
-                clock=self.clock,
-            )
-            self._verifiers[issuer] = verifier
-        return verifier
 
     def userinfo(self, authorization: str | None, base_url: str) -> dict[str, Any]:
         """Answer ``GET /oauth2/userInfo``: the user's attributes for a live access token with ``openid``.
@@ -337,22 +328,15 @@ class LocalUserPool:
         if not authorization or authorization[:7].lower() != "bearer ":
             raise OAuthError("invalid_token", 401)
         try:
-            claims = self._verifier(self.issuer(base_url)).verify_sync(authorization[7:].strip())
-        except (TokenError, ConfigurationError):
+            claims = self.access_tokens.live(authorization[7:].strip(), self.issuer(base_url))
+        except AccessTokenRefused:
             raise OAuthError("invalid_token", 401) from None
-        if self.state.is_revoked(claims.origin_jti):
-            raise OAuthError("invalid_token", 401)
         if "openid" not in claims.scopes:
             raise OAuthError("insufficient_scope", 403)
         user = self.config.users.get(claims.username or "")
         if user is None:
             raise OAuthError("invalid_token", 401)
-        # userInfo answers every attribute as a string ("true", not true), like Cognito.
-        info: dict[str, Any] = {
-            name: ("true" if value else "false") if isinstance(value, bool) else value
-            for name, value in user.attributes.items()
-            if is_user_attribute(name)
-        }
+        info: dict[str, Any] = attribute_strings(user.attributes)  # "true", not true, like Cognito
         info.update({"sub": user.sub, "username": user.username})  # last: no attribute can stand in for them
         return info
 

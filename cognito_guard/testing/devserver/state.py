@@ -2,6 +2,10 @@
 
 All of it lives in memory (a restart signs everyone out) and reads time from an injected clock, so tests move
 time instead of sleeping. Secrets handed out (codes, session ids, refresh tokens) are kept only as SHA-256 digests.
+
+Every ID and access token for a user belongs to a family (one sign-in, its refresh token and every refresh of it):
+revoking a family (``RevokeToken``) or all of a user's families (``GlobalSignOut``) revokes each token by its
+``origin_jti``, which no later sign-in shares.
 """
 
 from __future__ import annotations
@@ -146,9 +150,20 @@ class DevState:
             return self._families.get(_digest(refresh_token))
 
     def revoke(self, family: RefreshFamily) -> None:
+        """Revoke one family: its refresh token and every ID/access token minted with its ``origin_jti``."""
         with self._lock:
             family.revoked = True
             self._revoked_origins.add(family.origin_jti)
+
+    def sign_out_user(self, username: str) -> int:
+        """Revoke every family of ``username`` (``GlobalSignOut``): all their tokens minted so far, of every client.
+        A sign-in afterwards starts a new family and works. Returns how many families this revoked."""
+        with self._lock:
+            families = [f for f in self._families.values() if f.username == username and not f.revoked]
+            for family in families:
+                family.revoked = True
+                self._revoked_origins.add(family.origin_jti)
+        return len(families)
 
     def is_revoked(self, origin_jti: str | None) -> bool:
         with self._lock:
