@@ -112,3 +112,43 @@ if #expired > 0 then
 end
 return last
 """
+
+
+# -- hosted-UI session store (cognito_guard.hosted_ui.RedisSessionStore) --------------------------------------------
+# An entry is one string, "<version>\n<JSON>", with a TTL. Versions make compare-and-set possible; every write adds
+# one, so a conditional write of a stale reader fails. KEYS: the entry. Each script touches that one key.
+
+# ARGV: JSON, ttl ms. An unconditional write; returns the new version.
+SESSION_SET_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+local version = current and tonumber(string.match(current, '^(%d+)\\n')) or 0
+version = version + 1
+redis.call('SET', KEYS[1], version .. '\\n' .. ARGV[1], 'PX', ARGV[2])
+return version
+"""
+
+# ARGV: expected version (0: no entry), JSON, ttl ms. Returns the new version, or 0 when the entry changed meanwhile.
+SESSION_CAS_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+local version = current and tonumber(string.match(current, '^(%d+)\\n')) or 0
+if version ~= tonumber(ARGV[1]) then return 0 end
+version = version + 1
+redis.call('SET', KEYS[1], version .. '\\n' .. ARGV[2], 'PX', ARGV[3])
+return version
+"""
+
+# ARGV: expected version. Returns 1 when deleted.
+SESSION_DELETE_IF_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if tonumber(string.match(current, '^(%d+)\\n')) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# Get and delete in one step (GETDEL needs Redis 6.2; this works on every version). Returns the value or nil.
+SESSION_POP_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if current then redis.call('DEL', KEYS[1]) end
+return current
+"""

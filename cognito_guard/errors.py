@@ -13,12 +13,15 @@ __all__ = [
     "AudienceError",
     "AuthorizationError",
     "ClaimError",
+    "ClientCredentialsError",
     "ClientIdError",
     "CognitoGuardError",
     "ConfigurationError",
     "ExpiredTokenError",
     "HostedUIUnavailableError",
     "IssuedInFutureError",
+    "InvalidClientError",
+    "InvalidScopeError",
     "IssuerError",
     "KeyNotFoundError",
     "KeysUnavailableError",
@@ -31,12 +34,15 @@ __all__ = [
     "RevocationUnavailableError",
     "RoleNotAllowedError",
     "ServiceUnavailableError",
+    "SessionStoreUnavailableError",
     "SignInError",
     "SignInStateError",
     "SignatureError",
+    "TokenEndpointUnavailableError",
     "TokenError",
     "TokenRevokedError",
     "TokenUseError",
+    "UnauthorizedClientError",
 ]
 
 
@@ -239,6 +245,12 @@ class RevocationUnavailableError(ServiceUnavailableError):
     code = "revocation_unavailable"
 
 
+class SessionStoreUnavailableError(ServiceUnavailableError):
+    """The shared session store (Redis) could not be reached: sign-ins and session checks answer 503 (answer 503)."""
+
+    code = "session_store_unavailable"
+
+
 class OnlineCheckUnavailableError(ServiceUnavailableError):
     """Cognito could not be asked whether a token is still live, and the online check is set to fail closed
     (answer 503)."""
@@ -251,3 +263,45 @@ class ConfigurationError(CognitoGuardError, ValueError):
 
     code = "configuration_error"
     status_code = 500
+
+
+# --- machine-to-machine tokens: Cognito's token endpoint (client credentials) -------------------------------------
+
+
+class ClientCredentialsError(CognitoGuardError):
+    """Cognito's token endpoint refused to issue a client-credentials token: the caller's settings or the app client's
+    configuration must change, retrying as is will not help (answer 500: the calling service is misconfigured).
+    ``error`` is the OAuth error code, ``description`` Cognito's ``error_description``, if any."""
+
+    code = "client_credentials_refused"
+    status_code = 500
+
+    def __init__(self, message: str, *, error: str, description: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+        self.description = description
+
+
+class InvalidClientError(ClientCredentialsError):
+    """``invalid_client``: the app client id is unknown or the client secret is wrong."""
+
+    code = "invalid_client"
+
+
+class InvalidScopeError(ClientCredentialsError):
+    """``invalid_scope``: a requested scope does not exist or is not allowed to the app client."""
+
+    code = "invalid_scope"
+
+
+class UnauthorizedClientError(ClientCredentialsError):
+    """``unauthorized_client``: the app client may not use the client-credentials grant (no secret, or the flow is off)."""
+
+    code = "unauthorized_client"
+
+
+class TokenEndpointUnavailableError(ServiceUnavailableError):
+    """No client-credentials token can be had now: Cognito's token endpoint could not be reached, answered nonsense or
+    an error status, or is in backoff after such a failure, and no usable token is cached (answer 503)."""
+
+    code = "token_endpoint_unavailable"

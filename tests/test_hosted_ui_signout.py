@@ -143,13 +143,13 @@ def test_a_sign_out_between_a_refreshs_load_and_save_still_ends_the_stored_sessi
     store = MemorySessionStore(clock=clock)
     web = WebSignIn.build(client, secret_key=SECRET, store=store, revoke_on_logout=False, clock=clock)
     request = expired_session(web, dev, clock)
-    save = web.sessions.save
+    save = web.sessions.replace_stored  # with a store, the refreshed tokens are written with a compare-and-set
 
-    def save_after_a_sign_out(*args: Any, **kwargs: Any) -> list[str]:
+    def save_after_a_sign_out(*args: Any, **kwargs: Any) -> int | None:
         web.logout_sync(request)
         return save(*args, **kwargs)
 
-    web.sessions.save = save_after_a_sign_out  # type: ignore[method-assign]
+    web.sessions.replace_stored = save_after_a_sign_out  # type: ignore[method-assign]
 
     result = web.check_sync(request)
 

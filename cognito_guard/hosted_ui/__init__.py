@@ -8,6 +8,7 @@ The routes and ``login_required`` live in :mod:`cognito_guard.hosted_ui.fastapi`
 
 from ._client import AuthorizationRequest, HostedUIClient, PendingSignIn, TokenSet
 from ._exchange import SignedInUser, WebRequest, WebResponse, safe_next_path
+from ._redis_store import RedisSessionStore
 from ._session import CookieSettings, MemorySessionStore, PendingSignIns, Sealer, Sessions, SessionStore
 from ._web import WebSignIn
 
@@ -18,6 +19,7 @@ __all__ = [
     "MemorySessionStore",
     "PendingSignIn",
     "PendingSignIns",
+    "RedisSessionStore",
     "Sealer",
     "SessionStore",
     "Sessions",

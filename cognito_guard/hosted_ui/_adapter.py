@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigurationError
 from ._client import HostedUIClient
+from ._redis_store import RedisSessionStore
 from ._session import CookieSettings, Sealer, SessionStore
 from ._web import WebSignIn
 
@@ -34,6 +35,10 @@ def _options_from_env(
         except ConfigurationError as error:
             raise ConfigurationError(f"APP_SECRET_KEY: {error.message}") from None
         options = {**options, "secret_key": secrets}
+    if "store" not in options and (env.get("COGNITO_REDIS_URL") or "").strip():
+        # Behind several workers, sessions, single-use sign-ins and refreshes are shared through the same Redis as
+        # the revocation list.
+        options = {**options, "store": RedisSessionStore.from_env(env)}
     return HostedUIClient.from_env(env), options
 
 
@@ -77,7 +82,8 @@ class SignInAdapter:
     def from_env(cls: type[_S], environ: Mapping[str, str] | None = None, **options: Any) -> _S:
         """Configured from ``COGNITO_DOMAIN``, ``COGNITO_USER_POOL_ID``, ``COGNITO_CLIENT_ID``,
         ``COGNITO_CLIENT_SECRET``, ``COGNITO_REDIRECT_URI``, ``COGNITO_LOGOUT_URI``, ``COGNITO_ISSUER``,
-        ``COGNITO_SCOPES`` and ``APP_SECRET_KEY`` (several secrets separated by commas, newest first); ``options`` as
-        the constructor's, and they win. Raises :class:`ConfigurationError` naming a missing or invalid variable."""
+        ``COGNITO_SCOPES`` and ``APP_SECRET_KEY`` (several secrets separated by commas, newest first); with
+        ``COGNITO_REDIS_URL`` sessions live in a :class:`RedisSessionStore` and sign-outs go on the shared revocation
+        list. ``options`` as the constructor's, and they win. Raises :class:`ConfigurationError` naming a missing or invalid variable."""
         client, options = _options_from_env(environ, options)
         return cls(client, **options)

@@ -33,6 +33,7 @@ _MAX_FINISHED = 10_000
 
 _PENDING = "pending-sign-in"
 _PENDING_KEY = "pending:"
+_FINISHED_KEY = "finished-sign-in:"
 
 
 def _state_digest(state: str) -> str:
@@ -69,6 +70,7 @@ class PendingSignIns:
         max_pending: int = 5,
         secure: bool | None = None,
         store: SessionStore | None = None,
+        finished_store: SessionStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         _check_cookie_name(cookie_prefix, "cookie_prefix")
@@ -85,6 +87,7 @@ class PendingSignIns:
         self._max_pending = max_pending
         self._secure = secure
         self._store = store
+        self._finished_store = finished_store
         self._clock = clock
         self._cookie_name_pattern = re.compile(re.escape(cookie_prefix) + "[0-9a-f]{16}")
         self._lock = threading.Lock()
@@ -158,6 +161,12 @@ class PendingSignIns:
             return self._store.pop(_PENDING_KEY + digest), deletion
         if not self._first_finish(digest):
             return None, deletion
+        if self._finished_store is not None:
+            # Single use across every worker sharing the store: the first to finish leaves a mark (created only if
+            # absent) for as long as the sign-in could live. Raises SessionStoreUnavailableError if it is down.
+            mark = self._finished_store.compare_and_set(_FINISHED_KEY + digest, {}, ttl=self._lifetime + 60, version=0)
+            if mark is None:
+                return None, deletion
         return opened[2], deletion
 
     def _binding_name(self, name: str, secure: bool) -> str:

@@ -43,6 +43,7 @@ __all__ = [
     "Sealer",
     "SessionStore",
     "Sessions",
+    "StoredSession",
 ]
 
 MAX_CHUNKS = 10
@@ -57,6 +58,15 @@ _SESSION_ID = "session-id"  # a store-backed session's cookie: never opens as a 
 _SESSION_KEY = "session:"
 
 _COOKIE_DOMAIN = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """A store-backed session as read: its data, the version it had, and its id (for a conditional write)."""
+
+    data: dict[str, Any]
+    version: int
+    session_id: str
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,45 @@ class Sessions:
         return headers + [self._cookie(name, "", 0, secure) for name in surplus]
 
     @property
+    def store(self) -> SessionStore | None:
+        """The store sessions live in, or None for cookie-held sessions."""
+        return self._store
+
+    def load_stored(self, request_cookies: Mapping[str, str]) -> StoredSession | None:
+        """With a store: the request's session with its version, or None. Without a store: always None."""
+        if self._store is None:
+            return None
+        session_id = self._request_session_id(request_cookies)
+        if session_id is None:
+            return None
+        found = self._store.get_versioned(_SESSION_KEY + session_id)
+        return None if found is None else StoredSession(found[0], found[1], session_id)
+
+    def reload(self, session: StoredSession) -> StoredSession | None:
+        """``session`` as the store holds it now (another worker may have written it), or None once it is gone."""
+        assert self._store is not None, "reload needs a store"
+        found = self._store.get_versioned(_SESSION_KEY + session.session_id)
+        return None if found is None else StoredSession(found[0], found[1], session.session_id)
+
+    def end_stored(self, session: StoredSession) -> None:
+        """Delete ``session`` from the store (its refresh token is dead: the user signs in again)."""
+        assert self._store is not None, "end_stored needs a store"
+        self._store.delete(_SESSION_KEY + session.session_id)
+
+    def replace_stored(self, session: StoredSession, data: Mapping[str, Any]) -> int | None:
+        """Write ``data`` over ``session`` if nobody wrote it since it was read; the new version, or None (then the
+        session changed or ended meanwhile). The cookie is unchanged: it holds only the session id."""
+        assert self._store is not None, "replace_stored needs a store"
+        return self._store.compare_and_set(
+            _SESSION_KEY + session.session_id, data, ttl=self._settings.max_age, version=session.version
+        )
+
+    @staticmethod
+    def refresh_lock_key(session: StoredSession) -> str:
+        """The store key of the lock that lets one worker at a time refresh ``session`` (same group as the session)."""
+        return f"{_SESSION_KEY}{session.session_id}#refresh"
+
+    @property
     def cookie_names(self) -> tuple[str, ...]:
         """Every cookie name a session may use (``name``, ``name.1`` ...)."""
         return self._chunk_names
@@ -182,6 +231,10 @@ class Sessions:
     def clear(self, *, request_cookies: Mapping[str, str], request_url: str) -> list[str]:
         """Deletion headers for every cookie of this session the request carried; with a store also drop its entry."""
         self.forget(request_cookies)
+        return self.deletions(request_cookies=request_cookies, request_url=request_url)
+
+    def deletions(self, *, request_cookies: Mapping[str, str], request_url: str) -> list[str]:
+        """Deletion headers for every cookie of this session the request carried (the store is not touched)."""
         secure = _is_secure(self._settings.secure, self._settings.name, request_url)
         return [self._cookie(name, "", 0, secure) for name in self._chunk_names if name in request_cookies]
 

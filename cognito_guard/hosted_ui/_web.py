@@ -45,6 +45,7 @@ from ._exchange import (
     safe_next_path,
 )
 from ._session import CookieSettings, PendingSignIns, Sealer, Sessions, SessionStore
+from ._stored_refresh import StoredRefresh
 
 __all__ = ["WebSignIn"]
 
@@ -118,6 +119,11 @@ class WebSignIn:
         self._sync_locks: dict[Any, list[Any]] = {}
         self._locks_guard = threading.Lock()
         self._refreshed: dict[str, tuple[float, _Outcome]] = {}
+        store = sessions.store
+        # Store-backed sessions refresh once per session across every worker sharing the store; a store that waits
+        # on the network (Redis) is called from worker threads by async apps, never from the event loop.
+        self._stored_refresh = None if store is None else StoredRefresh(sessions, client, clock=clock)
+        self._offload = store is not None and getattr(store, "blocking", True)
 
     @classmethod
     def build(
@@ -157,7 +163,7 @@ class WebSignIn:
         return cls(
             client,
             sessions=Sessions(sealer, cookie=settings, store=store, clock=clock),
-            pending=PendingSignIns(sealer, path=prefix, secure=settings.secure, clock=clock),
+            pending=PendingSignIns(sealer, path=prefix, secure=settings.secure, finished_store=store, clock=clock),
             login_path=f"{prefix}/login",
             after_logout=after_logout,
             revoke_on_logout=revoke_on_logout,
@@ -191,11 +197,14 @@ class WebSignIn:
 
     def _take_pending(self, request: WebRequest) -> tuple[PendingSignIn | None, list[str], WebResponse | None]:
         state = request.query.get("state", "")
-        data, cookies = (
-            self.pending.finish(state, request_cookies=request.cookies, request_url=request.url)
-            if state
-            else (None, [])
-        )
+        try:
+            data, cookies = (
+                self.pending.finish(state, request_cookies=request.cookies, request_url=request.url)
+                if state
+                else (None, [])
+            )
+        except ServiceUnavailableError as error:  # the store that makes sign-ins single-use is out of reach
+            return None, [], self._callback_error(error, [])
         if data is None:
             if "error" in request.query:
                 return None, cookies, self._callback_error(self._oauth_error(request), cookies)
@@ -237,10 +246,14 @@ class WebSignIn:
             logger.error("a signed-in session is too large for cookies: give the sign-in a SessionStore")
             body = _page("Sign-in failed", "The session is too large for this app's cookies (use a SessionStore).")
             return WebResponse(500, body=body, set_cookies=cookies)
+        except ServiceUnavailableError as error:  # the session store is out of reach: nothing was signed in
+            return self._callback_error(error, cookies)
         return WebResponse(302, location=safe_next_path(pending.next_path), set_cookies=cookies)
 
     async def callback_async(self, request: WebRequest) -> WebResponse:
         """Finish a sign-in: check ``state``, exchange the code, verify the ID token, start the session."""
+        if self._offload:
+            return await asyncio.to_thread(self.callback_sync, request)
         pending, cookies, failure = self._take_pending(request)
         if failure is not None or pending is None:
             return failure or WebResponse(400)
@@ -285,14 +298,30 @@ class WebSignIn:
         return (refresh_tokens if self.revoke_on_logout else []), revoked
 
     def _logout_response(self, request: WebRequest) -> WebResponse:
-        cookies = self.sessions.clear(request_cookies=request.cookies, request_url=request.url)
+        cookies = self.sessions.deletions(request_cookies=request.cookies, request_url=request.url)
         location = self.client.logout_url() if self.client.logout_uri else self.after_logout
         return WebResponse(302, location=location, set_cookies=cookies)
+
+    @staticmethod
+    def _logout_unavailable(request: WebRequest, error: ServiceUnavailableError) -> WebResponse:
+        """The stored session could not be ended: say so, and keep the cookie so that a retry can end it (clearing
+        only the browser's copy would leave the session usable by any copy of the cookie)."""
+        if request.wants_html:
+            body = _page("Sign-out unavailable", "You are still signed in. Please try signing out again in a moment.")
+            return WebResponse(503, body=body)
+        return WebResponse(
+            503, body=json.dumps({"detail": error.message, "code": error.code}), content_type="application/json"
+        )
 
     async def logout_async(self, request: WebRequest) -> WebResponse:
         """Sign out: put the session's sign-in on the revocation list (if any), revoke the refresh token at Cognito
         (best effort), clear the session, go to Cognito's ``/logout``."""
-        refresh_tokens, revoked = self._end_sessions(request)
+        if self._offload:
+            return await asyncio.to_thread(self.logout_sync, request)
+        try:
+            refresh_tokens, revoked = self._end_sessions(request)
+        except ServiceUnavailableError as error:
+            return self._logout_unavailable(request, error)
         for claims in revoked:
             # Recorded even when Redis is down: this process enforces it and writes it back once Redis is there.
             with contextlib.suppress(RevocationUnavailableError, InvalidRevocationError):
@@ -305,7 +334,10 @@ class WebSignIn:
 
     def logout_sync(self, request: WebRequest) -> WebResponse:
         """:meth:`logout_async` for sync frameworks."""
-        refresh_tokens, revoked = self._end_sessions(request)
+        try:
+            refresh_tokens, revoked = self._end_sessions(request)
+        except ServiceUnavailableError as error:
+            return self._logout_unavailable(request, error)
         for claims in revoked:
             with contextlib.suppress(RevocationUnavailableError, InvalidRevocationError):  # as in logout_async
                 self._revocations.revoke_claims(claims)  # type: ignore[union-attr]
@@ -403,11 +435,22 @@ class WebSignIn:
         return hashlib.sha256(refresh_token.encode()).hexdigest()
 
     def _signed_out(self, request: WebRequest) -> _Check:
-        return _Check(None, self.sessions.clear(request_cookies=request.cookies, request_url=request.url))
+        return _Check(None, self._clear(request))
+
+    def _clear(self, request: WebRequest) -> list[str]:
+        """Deletions of the request's session cookies (and its stored entry; if the store is out of reach, the entry
+        is left to expire: the browser is signed out either way)."""
+        try:
+            return self.sessions.clear(request_cookies=request.cookies, request_url=request.url)
+        except ServiceUnavailableError:
+            logger.warning("signed out without deleting the stored session: the session store is out of reach")
+            return self.sessions.deletions(request_cookies=request.cookies, request_url=request.url)
 
     async def check_async(self, request: WebRequest) -> _Check:
         """Who is signed in on this request: verify the session's ID token, refreshing expired tokens (one refresh
         at a time per session). A session that cannot be verified or refreshed is cleared."""
+        if self._offload:
+            return await asyncio.to_thread(self.check_sync, request)
         tokens = self._tokens(self.sessions.load(request.cookies))
         if tokens is None:
             return _Check(None)
@@ -447,6 +490,8 @@ class WebSignIn:
 
     def check_sync(self, request: WebRequest) -> _Check:
         """:meth:`check_async` for sync frameworks (a thread lock per session)."""
+        if self._stored_refresh is not None:
+            return self._check_stored(request, self._stored_refresh)
         tokens = self._tokens(self.sessions.load(request.cookies))
         if tokens is None:
             return _Check(None)
@@ -476,6 +521,40 @@ class WebSignIn:
         finally:
             self._leave(self._sync_locks, key, entry)
         return self._after_refresh(request, key, *refreshed)
+
+    def _check_stored(self, request: WebRequest, refresher: StoredRefresh) -> _Check:
+        """The session check with a store: the tokens live there, and an expired session is refreshed once across
+        every worker sharing the store (see :mod:`._stored_refresh`); threads of this worker queue on a lock first."""
+        try:
+            session = self.sessions.load_stored(request.cookies)
+        except ServiceUnavailableError as error:
+            return _Check(None, unavailable=error)
+        tokens = None if session is None else self._tokens(session.data)
+        if session is None or tokens is None:
+            return _Check(None)
+        if not tokens.expired(self._clock()):
+            try:
+                claims = self.client.verify_id_token_sync(tokens.id_token or "")
+                return _Check(SignedInUser(claims, tokens))
+            except ServiceUnavailableError as error:
+                return _Check(None, unavailable=error)
+            except ExpiredTokenError:
+                pass
+            except TokenError:
+                return self._signed_out(request)
+        if not tokens.refresh_token:
+            return self._signed_out(request)
+        entry = self._enter(self._sync_locks, session.session_id, threading.Lock)
+        try:
+            with entry[0]:
+                fresh, claims = refresher.refresh(session)
+        except ServiceUnavailableError as error:
+            return _Check(None, unavailable=error)
+        except (SignInError, TokenError):
+            return self._signed_out(request)
+        finally:
+            self._leave(self._sync_locks, session.session_id, entry)
+        return _Check(SignedInUser(claims, fresh))
 
     def _refresh_sync(self, refresh_token: str) -> tuple[TokenSet, Claims | None] | CognitoGuardError:
         try:
