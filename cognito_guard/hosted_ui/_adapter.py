@@ -84,6 +84,7 @@ class SignInAdapter:
         ``COGNITO_CLIENT_SECRET``, ``COGNITO_REDIRECT_URI``, ``COGNITO_LOGOUT_URI``, ``COGNITO_ISSUER``,
         ``COGNITO_SCOPES`` and ``APP_SECRET_KEY`` (several secrets separated by commas, newest first); with
         ``COGNITO_REDIS_URL`` sessions live in a :class:`RedisSessionStore` and sign-outs go on the shared revocation
-        list. ``options`` as the constructor's, and they win. Raises :class:`ConfigurationError` naming a missing or invalid variable."""
+        list. ``options`` as the constructor's, and they win.
+        Raises :class:`ConfigurationError` naming a missing or invalid variable."""
         client, options = _options_from_env(environ, options)
         return cls(client, **options)
