@@ -164,6 +164,11 @@ class HostedUIClient:
 
     # -- endpoints ------------------------------------------------------------------------------------------------
     @property
+    def timeout(self) -> float:
+        """Seconds one call to Cognito may take (with clients made here)."""
+        return self._timeout
+
+    @property
     def authorize_url(self) -> str:
         return f"{self.base_url}/oauth2/authorize"
 

@@ -25,9 +25,6 @@ __all__ = ["StoredRefresh"]
 
 logger = logging.getLogger("cognito_guard.hosted_ui")
 
-# A refresh is one HTTP call (10 s timeout by default) plus an ID-token check: a lock left by a dead worker frees
-# itself after this long. Waiters give up a little later than a live holder's slowest refresh.
-_LOCK_SECONDS = 30.0
 _FAILURE_SECONDS = 5.0  # a failed refresh (Cognito down) answers the waiters too, instead of each retrying
 
 
@@ -44,9 +41,11 @@ def _tokens(session: StoredSession | None) -> TokenSet | None:
 class StoredRefresh:
     """Refreshes store-backed sessions, one worker at a time per session.
 
-    ``wait``: seconds a worker waits for another one's refresh before answering 503 (default 15). ``pause``: how a
-    waiter waits between looks at the store (seconds; tests inject their own). ``clock``: Unix seconds (token
-    expiry); the wait is measured with ``time.monotonic``.
+    ``lock_ttl``: seconds after which the lock of a worker that died mid-refresh frees itself (default: the client's
+    HTTP timeout plus 5 s, longer than a live refresh takes). ``wait``: seconds a worker waits for another one's
+    refresh before answering 503 (default ``lock_ttl`` plus 5 s: long enough to see a dead worker's lock expire and
+    take over). ``pause``: how a waiter waits between looks at the store (tests inject their own; the wait is counted
+    in the pauses it asked for). ``clock``: Unix seconds (token expiry).
     """
 
     def __init__(
@@ -54,7 +53,8 @@ class StoredRefresh:
         sessions: Sessions,
         client: HostedUIClient,
         *,
-        wait: float = 15.0,
+        lock_ttl: float | None = None,
+        wait: float | None = None,
         pause: Callable[[float], object] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -64,7 +64,8 @@ class StoredRefresh:
         self._sessions = sessions
         self._store = store
         self._client = client
-        self._wait = wait
+        self._lock_ttl = client.timeout + 5.0 if lock_ttl is None else lock_ttl
+        self._wait = self._lock_ttl + 5.0 if wait is None else wait
         self._pause = pause or threading.Event().wait
         self._clock = clock
 
@@ -77,10 +78,9 @@ class StoredRefresh:
         :class:`ServiceUnavailableError` when Cognito or the store cannot be reached (or another worker's refresh
         takes too long)."""
         lock_key = self._sessions.refresh_lock_key(session)
-        deadline = time.monotonic() + self._wait
-        interval = 0.01
+        waited, interval = 0.0, 0.01
         while True:
-            lock = self._store.compare_and_set(lock_key, {"pid": os.getpid()}, ttl=_LOCK_SECONDS, version=0)
+            lock = self._store.compare_and_set(lock_key, {"pid": os.getpid()}, ttl=self._lock_ttl, version=0)
             if lock is not None:
                 try:
                     return self._refresh_holding_the_lock(session, lock_key)
@@ -88,9 +88,10 @@ class StoredRefresh:
                     self._store.delete_if(lock_key, version=lock)
             # Another worker is refreshing: watch the session until it changes or the lock goes away.
             while True:
-                if time.monotonic() >= deadline:
+                if waited >= self._wait:
                     raise HostedUIUnavailableError("another worker's refresh of this session is taking too long")
                 self._pause(interval)
+                waited += interval
                 interval = min(interval * 2, 0.1)
                 done = self._refreshed_elsewhere(session)
                 if done is not None:
