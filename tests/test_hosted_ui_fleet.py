@@ -393,3 +393,26 @@ async def test_async_checks_with_a_redis_store_run_off_the_event_loop(
     assert after.user is None
     assert called_from
     assert loop_thread not in called_from
+
+
+# -- cost: one Redis round trip per page view when nothing needs saving ------------------------------------------------
+
+
+def test_a_page_view_with_a_live_session_costs_one_redis_command(
+    dev: Dev, clock: Clock, redis_server: RedisServer
+) -> None:
+    store = RedisSessionStore(redis_server.url)
+    web = WebSignIn.build(hosted_ui_client(dev, clock), secret_key=SECRET, store=store, clock=clock)
+    cookies, _ = sign_in(dev, web)
+    assert check(web, cookies) == "alice"  # the ID token is verified and cached
+    monitor = redis_server.client()
+    before = sum(entry["calls"] for entry in monitor.info("commandstats").values())
+
+    for _ in range(10):
+        assert check(web, cookies) == "alice"
+
+    after = sum(entry["calls"] for entry in monitor.info("commandstats").values())
+    monitor.close()
+    web.client.close()
+    store.close()
+    assert after - before - 1 == 10  # one GET per view (the other call is the first INFO itself)
