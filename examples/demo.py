@@ -10,11 +10,13 @@ What it does, with no AWS account and no network beyond 127.0.0.1:
    for a server-rendered app) on port 8000, configured only by environment variables, exactly
    as you would point it at a real pool (``COGNITO_USER_POOL_ID``, ``COGNITO_CLIENT_ID`` and, for the stand-in,
    ``COGNITO_ISSUER``): the API fetches the stand-in's JWKS over HTTP like it would Cognito's;
-3. calls the API with fresh tokens and prints each answer (a 200, a 401, a 403 and why), then ready-to-paste ``curl``
-   lines and the commands that mint more tokens, and the web app's address to sign in at with a browser;
+3. calls the API with fresh tokens and prints each answer (a 200, a 401, a 403 and why), signs a token out
+   (``POST /sign-out``: the API refuses it from then on with 401 ``token_revoked``), then prints ready-to-paste
+   ``curl`` lines and the commands that mint more tokens, and the web app's address to sign in at with a browser;
 4. keeps the servers running until Ctrl-C, which stops them all.
 
-The servers' logs go to ``.demo/*.log``.
+The servers' logs go to ``.demo/*.log``. No Redis is needed: the API keeps its revocation list in memory, unless
+``COGNITO_REDIS_URL`` is set in the environment the demo runs in (then every worker shares it through that Redis).
 """
 
 from __future__ import annotations
@@ -84,9 +86,9 @@ def _tail(log: Path, lines: int = 15) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _call(api: str, path: str, token: str | None) -> httpx.Response:
+def _call(api: str, path: str, token: str | None, method: str = "GET") -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.get(f"{api}{path}", headers=headers, timeout=10)
+    return httpx.request(method, f"{api}{path}", headers=headers, timeout=10)
 
 
 def _curl(api: str, path: str, token: str | None) -> str:
@@ -234,6 +236,8 @@ def _demonstrate(pool: LocalUserPool, *, dev: str, api: str, issuer: str, keys: 
         print(f"  GET {path:8} with {who:28} -> {response.status_code}  ({why})")
         print(f"      {response.text[:160]}")
 
+    _show_sign_out(api, pool.sign_in("alice", base_url=dev).access_token)
+
     print("\nTry it yourself (tokens are valid for an hour):")
     print(f"  {_curl(api, '/me', alice)}")
     print(f"  {_curl(api, '/me', None)}")
@@ -242,6 +246,28 @@ def _demonstrate(pool: LocalUserPool, *, dev: str, api: str, issuer: str, keys: 
     print("\nWith fresh tokens at any time (run from the repository root):")
     print(f'  curl -i {api}/me -H "Authorization: Bearer $({mint} --user alice)"')
     print(f'  curl -i {api}/orders -H "Authorization: Bearer $({mint} --client local-m2m)"')
+
+
+def _show_sign_out(api: str, token: str) -> None:
+    """Sign ``token`` out through the API and show it refused afterwards (a sign-in of its own: the tokens printed in
+    the curl lines stay valid)."""
+    print("\nSigning out (POST /sign-out puts the caller's sign-in on the API's revocation list):")
+    steps = [
+        ("GET", "/me", "a valid token"),
+        ("POST", "/sign-out", "alice signs out: every token of this sign-in is revoked"),
+        ("GET", "/me", "the same token, refused from now on"),
+    ]
+    who = "alice's new access token"
+    for method, path, why in steps:
+        response = _call(api, path, token, method)
+        print(f"  {method + ' ' + path:14} with {who:28} -> {response.status_code}  ({why})")
+        if response.content:
+            print(f"      {response.text[:160]}")
+    here = "through Redis" if os.environ.get("COGNITO_REDIS_URL") else "in memory"
+    print(
+        f"  With COGNITO_REDIS_URL set every worker shares this list (here: {here}); operators revoke with "
+        "`cognito-guard revoke --origin-jti ID | --jti ID | --user SUB`."
+    )
 
 
 if __name__ == "__main__":

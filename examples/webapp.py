@@ -15,6 +15,14 @@ Pages:
 - ``/profile``: username, email and groups from the ID token (signs you in first).
 - ``/admin``: only for the ``admin`` group (403 page otherwise).
 - ``/auth/login``, ``/auth/callback``, ``/auth/logout``: the sign-in routes.
+
+Signing out (``/auth/logout``) puts the session's sign-in (its ``origin_jti``) on the revocation list that
+``FastAPISignIn.from_env()`` gives the sessions, revokes the refresh token at Cognito (best effort), clears the session
+cookie and goes to Cognito's ``/logout``. From then on a copy of the old session cookie is refused, and so is the
+session's access token by every verifier consulting the same list. The list lives in this process, or, with
+``COGNITO_REDIS_URL`` set, in Redis: every worker of this app, and the API examples pointed at the same Redis, refuse
+it within moments. A sign-out while Redis is out of reach still ends the session here; this process writes the
+record to Redis once it is back.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """`make demo`'s script (examples/demo.py) starts the stand-in, the FastAPI example and the web app example, shows
-them answering, and stops them all on Ctrl-C."""
+them answering (a sign-out included), and stops them all on Ctrl-C. It runs as on a fresh machine: no Redis."""
 
 from __future__ import annotations
 
+import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -35,7 +37,10 @@ class Demo:
             f"--web-port={self.web_port}",
             f"--work-dir={self.work}",
         ]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        environment = {name: value for name, value in os.environ.items() if name != "COGNITO_REDIS_URL"}
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -81,6 +86,33 @@ def test_demo_shows_the_api_answering_200_401_and_403(demo: Demo) -> None:
     assert "GET /me      with alice's access token         -> 200" in demo.text
     assert "GET /me      with no token                     -> 401" in demo.text
     assert "GET /admin   with bob's access token           -> 403" in demo.text
+
+
+def test_demo_shows_a_signed_out_token_refused_with_token_revoked(demo: Demo) -> None:
+    demo.wait_for(READY)
+
+    assert "GET /me        with alice's new access token     -> 200" in demo.text
+    assert "POST /sign-out with alice's new access token     -> 204" in demo.text
+    assert "GET /me        with alice's new access token     -> 401" in demo.text
+    assert '"code":"token_revoked"' in demo.text
+
+
+def test_demo_says_workers_share_the_list_through_redis_and_operators_revoke_with_the_cli(demo: Demo) -> None:
+    demo.wait_for(READY)
+
+    assert "With COGNITO_REDIS_URL set every worker shares this list (here: in memory)" in demo.text
+    assert "cognito-guard revoke --origin-jti ID | --jti ID | --user SUB" in demo.text
+
+
+def test_demo_curl_tokens_stay_valid_after_the_sign_out(demo: Demo) -> None:
+    demo.wait_for(READY)
+    api = f"http://127.0.0.1:{demo.api_port}"
+    alice = re.search(rf"curl -i {api}/me -H 'Authorization: Bearer (ey[^']+)'", demo.text)
+    assert alice is not None
+
+    me = httpx.get(f"{api}/me", headers={"Authorization": f"Bearer {alice.group(1)}"}, timeout=10)
+
+    assert me.status_code == 200
 
 
 def test_demo_servers_answer_requests_from_outside(demo: Demo) -> None:

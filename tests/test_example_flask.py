@@ -1,13 +1,18 @@
 """examples/flask_app.py is a real program: configured from COGNITO_* only, served on 127.0.0.1, called over HTTP.
 
-Keys come from a JWKS file in a temporary directory (COGNITO_JWKS_FILE), so nothing leaves the machine.
+Keys come from a JWKS file in a temporary directory (COGNITO_JWKS_FILE), so nothing leaves the machine. With
+COGNITO_REDIS_URL pointing at the harness's real Redis, two instances run as separate `flask run` processes and share
+the revocation list.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -53,9 +58,33 @@ def base_url(cognito_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> It
     sys.modules.pop(MODULE, None)
 
 
-def call(base_url: str, path: str, token: str | None = None) -> httpx.Response:
+def call(base_url: str, path: str, token: str | None = None, *, method: str = "GET") -> httpx.Response:
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    return httpx.get(base_url + path, headers=headers, timeout=10)
+    return httpx.request(method, base_url + path, headers=headers, timeout=10)
+
+
+def sign_out(base_url: str, token: str | None) -> httpx.Response:
+    return call(base_url, "/sign-out", token, method="POST")
+
+
+@contextmanager
+def flask_instance(tmp_path: Path, name: str) -> Iterator[str]:
+    """`flask --app examples.flask_app run` in a process of its own, on a free port, with this test's environment."""
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("flask")), "--app", MODULE, "run", "--port", str(port)]
+    with serve_command(command, port=port, cwd=ROOT, log=tmp_path / f"{name}.log") as url:
+        yield url
+
+
+def first_refusal(base_url: str, token: str, *, within: float) -> httpx.Response:
+    """Poll ``GET /me`` with ``token`` until the answer is not 200 (or ``within`` seconds pass); the last answer."""
+    deadline = time.monotonic() + within
+    pause = threading.Event()
+    while True:
+        response = call(base_url, "/me", token)
+        if response.status_code != 200 or time.monotonic() > deadline:
+            return response
+        pause.wait(0.01)  # the revocation travels through Redis to the other process: poll, do not sleep a fixed time
 
 
 # -- every route over HTTP ------------------------------------------------------------------------------------------
@@ -127,6 +156,42 @@ def test_admin_for_a_non_member_is_403_missing_group(base_url: str, live_issuer:
     assert response.json()["code"] == "missing_group"
 
 
+def test_sign_out_answers_204_without_a_body(base_url: str, live_issuer: LocalIssuer) -> None:
+    response = sign_out(base_url, live_issuer.access_token())
+
+    assert (response.status_code, response.content) == (204, b"")
+
+
+def test_sign_out_without_a_token_is_401(base_url: str) -> None:
+    assert sign_out(base_url, None).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/me"), ("GET", "/orders"), ("GET", "/admin"), ("POST", "/sign-out")]
+)
+def test_a_signed_out_token_is_refused_on_every_route_with_token_revoked(
+    base_url: str, live_issuer: LocalIssuer, method: str, path: str
+) -> None:
+    token = live_issuer.access_token(scopes=["orders/read"], groups=["admin"])
+    assert call(base_url, "/me", token).status_code == 200  # verified once: the result is cached
+    sign_out(base_url, token)
+
+    response = call(base_url, path, token, method=method)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_revoked"
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+def test_another_sign_in_of_the_same_user_is_still_accepted_after_sign_out(
+    base_url: str, live_issuer: LocalIssuer
+) -> None:
+    signed_out, other = live_issuer.access_token(sub="sub-alice"), live_issuer.access_token(sub="sub-alice")
+    sign_out(base_url, signed_out)
+
+    assert call(base_url, "/me", other).status_code == 200
+
+
 def test_example_without_a_user_pool_id_refuses_to_start_naming_the_variable(
     cognito_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,3 +216,22 @@ def test_flask_run_command_serves_the_example(
 
     assert me.status_code == 200
     assert me.json()["username"] == "carol"
+
+
+def test_a_second_instance_sharing_redis_refuses_a_token_signed_out_on_the_first(
+    cognito_env: dict[str, str],
+    live_issuer: LocalIssuer,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("COGNITO_REDIS_URL", redis_url)
+    token = live_issuer.access_token()
+    with flask_instance(tmp_path, "first") as first, flask_instance(tmp_path, "second") as second:
+        assert call(second, "/me", token).status_code == 200
+        assert sign_out(first, token).status_code == 204
+
+        refused = first_refusal(second, token, within=5.0)
+
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "token_revoked"
