@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,7 +21,7 @@ from conftest import Clock
 
 from cognito_guard import Claims, CognitoVerifier
 from cognito_guard.testing import SigningKeyPair
-from cognito_guard.testing.devserver import LocalUserPool, PoolConfig, PoolKeys
+from cognito_guard.testing.devserver import LocalUserPool, PoolConfig, PoolKeys, builtin_pool_data
 from cognito_guard.testing.devserver.serve import serve_pool_in_thread
 
 CALLBACK = "http://localhost:8000/auth/callback"
@@ -176,3 +177,39 @@ def userinfo_answer(dev: Dev, access_token: str) -> tuple[int, str]:
     """The userInfo endpoint's status and WWW-Authenticate header for an access token."""
     response = dev.http.get("/oauth2/userInfo", headers={"Authorization": f"Bearer {access_token}"})
     return response.status_code, response.headers.get("www-authenticate", "")
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT the stand-in signed, unchecked (to read ``origin_jti`` for the token-endpoint counts)."""
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims
+
+
+def http_signed_in_tokens(http: httpx.Client, *, username: str = "alice") -> dict[str, Any]:
+    """The token response of a full PKCE sign-in of ``username`` through the hosted UI of whichever stand-in ``http``
+    reaches (``base_url`` set, redirects not followed): a separate ``cognito-guard dev`` process too."""
+    verifier, challenge = pkce()
+    params = authorize_params(code_challenge=challenge, code_challenge_method="S256")
+    page = http.get("/oauth2/authorize", params=params)
+    assert page.status_code == 200, page.text
+    answer = http.post("/login", data={**form_fields(page.text), "username": username, "password": PASSWORD})
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": "local-client",
+        "code": location_params(answer)["code"],
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+    }
+    response = http.post("/oauth2/token", data=form)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def builtin_pool_file(directory: Path, **options: Any) -> Path:
+    """The built-in pool as a JSON file for ``cognito-guard dev --config FILE`` (``options`` as ``default_config``,
+    e.g. ``refresh_token_rotation=True, retry_grace_period_seconds=10``)."""
+    path = directory / "builtin-pool.json"
+    path.write_text(json.dumps(builtin_pool_data(**options)), encoding="utf-8")
+    return path

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cognito_guard.errors import ConfigurationError
-from cognito_guard.testing.devserver import default_config, load_config, parse_config
+from cognito_guard.testing.devserver import builtin_pool_data, default_config, load_config, parse_config
 
 MINIMAL_TOML = """
 user_pool_id = "eu-west-1_Mine"
@@ -39,6 +39,8 @@ email = "carol@example.com"
 "custom:tenant_id" = 42
 """
 
+
+ROTATING = {"client_id": "web", "callback_urls": ["https://a.io/cb"], "refresh_token_rotation": True}
 
 needs_tomllib = pytest.mark.skipif(sys.version_info < (3, 11), reason="TOML configs need tomllib (Python 3.11+)")
 
@@ -209,6 +211,13 @@ def test_sub_is_stable_for_the_same_pool_and_username() -> None:
         ({"users": [{"username": "u", "password": "p", "groups": ["ghosts"]}]}, "unknown group"),
         ({"users": [{"username": "u"}]}, "password is required"),
         ({"groups": [{"name": "g", "precedence": "high"}]}, "integer"),
+        ({"clients": [{**ROTATING, "retry_grace_period_seconds": 61}]}, "between 0 and 60"),
+        ({"clients": [{**ROTATING, "retry_grace_period_seconds": -1}]}, "between 0 and 60"),
+        ({"clients": [{**ROTATING, "refresh_token_rotation": "yes"}]}, "true or false"),
+        (
+            {"clients": [{**ROTATING, "refresh_token_rotation": False, "retry_grace_period_seconds": 5}]},
+            "needs refresh",
+        ),
     ],
 )
 def test_invalid_config_raises_configuration_error_naming_the_problem(data: dict[str, Any], message: str) -> None:
@@ -272,3 +281,56 @@ def test_a_client_allowed_email_without_openid_is_refused_at_load() -> None:
 
     with pytest.raises(ConfigurationError, match="need openid"):
         parse_config({"clients": [client]})
+
+
+def test_refresh_token_rotation_is_off_by_default() -> None:
+    client = default_config().clients["local-client"]
+
+    assert (client.refresh_token_rotation, client.retry_grace_period_seconds) == (False, 0)
+
+
+def test_a_rotating_client_has_no_grace_period_unless_given_one() -> None:
+    client = parse_config({"clients": [ROTATING]}).clients["web"]
+
+    assert (client.refresh_token_rotation, client.retry_grace_period_seconds) == (True, 0)
+
+
+def test_a_client_table_sets_rotation_and_its_grace_period() -> None:
+    client = parse_config({"clients": [{**ROTATING, "retry_grace_period_seconds": 60}]}).clients["web"]
+
+    assert (client.refresh_token_rotation, client.retry_grace_period_seconds) == (True, 60)
+
+
+def test_default_config_turns_rotation_on_for_local_client_only() -> None:
+    config = default_config(refresh_token_rotation=True, retry_grace_period_seconds=10)
+
+    local = config.clients["local-client"]
+    assert (local.refresh_token_rotation, local.retry_grace_period_seconds) == (True, 10)
+    assert not config.clients["local-m2m"].refresh_token_rotation
+
+
+def test_describe_shows_a_clients_rotation_and_grace_period() -> None:
+    text = default_config(refresh_token_rotation=True, retry_grace_period_seconds=10).describe()
+
+    assert "refresh-token rotation, retry grace period 10 s" in text
+
+
+def test_the_built_in_pool_data_saved_as_json_loads_as_the_built_in_pool(tmp_path: Path) -> None:
+    path = tmp_path / "pool.json"
+    data = builtin_pool_data(["http://localhost:5000"], refresh_token_rotation=True, retry_grace_period_seconds=10)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+    assert load_config(path) == default_config(
+        ["http://localhost:5000"], refresh_token_rotation=True, retry_grace_period_seconds=10
+    )
+
+
+@needs_tomllib
+def test_the_pool_file_in_the_docs_rotates_refresh_tokens(tmp_path: Path) -> None:
+    text = (Path(__file__).parent.parent / "docs" / "devserver.md").read_text(encoding="utf-8")
+    [example] = re.findall(r"```toml\n(.*?)```", text, re.DOTALL)
+    (tmp_path / "pool.toml").write_text(example, encoding="utf-8")
+
+    client = load_config(tmp_path / "pool.toml").clients["web"]
+
+    assert (client.refresh_token_rotation, client.retry_grace_period_seconds) == (True, 10)

@@ -17,6 +17,7 @@ from .config import (
     PoolConfig,
     ResourceServer,
     User,
+    builtin_pool_data,
     default_config,
     load_config,
     parse_config,
@@ -24,6 +25,7 @@ from .config import (
 from .keys import PoolKeys
 from .pool import LocalUserPool, OAuthError, TokenResponse
 from .serve import DEFAULT_PUBLIC_URL
+from .stats import TokenEndpointStats
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -38,8 +40,10 @@ __all__ = [
     "PoolConfig",
     "PoolKeys",
     "ResourceServer",
+    "TokenEndpointStats",
     "TokenResponse",
     "User",
+    "builtin_pool_data",
     "create_app",
     "default_config",
     "load_config",

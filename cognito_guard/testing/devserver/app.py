@@ -101,7 +101,10 @@ def create_app(
     ``public_url`` (``scheme://host[:port]``, default ``http://127.0.0.1:9229``) is where the stand-in is reached: the
     issuer (``{public_url}/{user_pool_id}``), the discovery document and the JWKS URL follow it, never the request's
     Host header, as Cognito's issuer is fixed. Pass the address you serve the app on. Raises
-    :class:`ConfigurationError` for a URL that is not just scheme, host and port."""
+    :class:`ConfigurationError` for a URL that is not just scheme, host and port.
+
+    ``GET /_dev/stats`` (not Cognito's) answers the pool's token-endpoint counts as JSON, ``DELETE /_dev/stats``
+    resets them: see :class:`~cognito_guard.testing.devserver.stats.TokenEndpointStats`."""
     user_pool = pool or LocalUserPool(config, keys=keys, clock=clock)
     base_url = origin(public_url, "public URL")
     pool_id = user_pool.config.user_pool_id
@@ -243,6 +246,13 @@ def create_app(
             status = 200
         return Response(json.dumps(answer), status_code=status, media_type=CONTENT_TYPE, headers=headers)
 
+    async def stats(request: Request) -> Response:
+        """Dev only, no Cognito counterpart: the token endpoint's counts (GET) or a fresh start (DELETE)."""
+        if request.method == "DELETE":
+            user_pool.stats.reset()
+            return Response(status_code=204, headers=_NO_STORE)
+        return JSONResponse(user_pool.stats.to_json(), headers=_NO_STORE)
+
     async def logout(request: Request) -> Response:
         try:
             params = _parameters(request.url.query)
@@ -277,6 +287,7 @@ def create_app(
         Route("/oauth2/revoke", revoke, methods=["POST"]),
         Route("/oauth2/userInfo", userinfo, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["GET"]),
+        Route("/_dev/stats", stats, methods=["GET", "DELETE"]),
     ]
     app = Starlette(routes=routes)
     app.state.pool = user_pool

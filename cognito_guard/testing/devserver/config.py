@@ -6,6 +6,7 @@ never later in the middle of a sign-in.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import sys
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 from ..._keys import is_loopback_url
 from ...errors import ConfigurationError
 from .attributes import parse_attributes
+from .table_reader import TableReader
 
 __all__ = [
     "DEFAULT_APP_URLS",
@@ -29,6 +31,7 @@ __all__ = [
     "PoolConfig",
     "ResourceServer",
     "User",
+    "builtin_pool_data",
     "default_config",
     "load_config",
     "origin",
@@ -43,11 +46,18 @@ _POOL_ID = re.compile(r"[a-z]{2,4}(?:-[a-z]+)+-\d+_[0-9A-Za-z]+")
 # Cognito's limits, in seconds.
 _TOKEN_LIFETIME = (5 * 60, 24 * 3600)
 _REFRESH_LIFETIME = (3600, 10 * 365 * 24 * 3600)
+# RefreshTokenRotationType.RetryGracePeriodSeconds: 0 to 60. AWS documents no default; 0 ("a successful request
+# immediately invalidates the submitted refresh token") is what an app client gets when none is given here.
+_RETRY_GRACE_PERIOD = (0, 60)
 
 
 @dataclass(frozen=True)
 class AppClient:
-    """An app client. ``client_secret`` None makes it public (it authenticates by id only)."""
+    """An app client. ``client_secret`` None makes it public (it authenticates by id only).
+
+    ``refresh_token_rotation`` (Cognito's ``RefreshTokenRotation`` feature, off by default): each refresh returns a
+    new refresh token of the same family, and the presented one keeps working only ``retry_grace_period_seconds``
+    (0 to 60, default 0) after its first refresh."""
 
     client_id: str
     client_secret: str | None = None
@@ -58,6 +68,8 @@ class AppClient:
     access_token_validity: int = 3600
     id_token_validity: int = 3600
     refresh_token_validity: int = 30 * 24 * 3600
+    refresh_token_rotation: bool = False
+    retry_grace_period_seconds: int = 0
 
     @property
     def is_confidential(self) -> bool:
@@ -123,6 +135,8 @@ class PoolConfig:
             secret = f", secret {client.client_secret}" if client.client_secret else ""
             lines.append(f"  client {client.client_id} ({kind}{secret}): flows {' '.join(client.allowed_flows)}")
             lines.append(f"    scopes {' '.join(client.allowed_scopes)}")
+            if client.refresh_token_rotation:
+                lines.append(f"    refresh-token rotation, retry grace period {client.retry_grace_period_seconds} s")
             for url in client.callback_urls:
                 lines.append(f"    callback {url}")
             for url in client.logout_urls:
@@ -183,22 +197,49 @@ _DEFAULT: dict[str, Any] = {
 DEFAULT_APP_URLS = ("http://localhost:8000", "http://127.0.0.1:8000")
 
 
-def default_config(app_urls: Sequence[str] = DEFAULT_APP_URLS) -> PoolConfig:
-    """The built-in pool ``us-east-1_LocalDev``: clients ``local-client`` and ``local-m2m``, users alice and bob.
-
-    ``local-client`` accepts sign-ins for the apps at ``app_urls`` (default port 8000 on localhost and 127.0.0.1):
-    callback ``{app}/auth/callback`` (where the sign-in adapters mount it), sign-out URL ``{app}/``. Raises
-    :class:`ConfigurationError` for a URL that is not ``http(s)://host[:port]``.
-    """
+def builtin_pool_data(
+    app_urls: Sequence[str] = DEFAULT_APP_URLS,
+    *,
+    refresh_token_rotation: bool = False,
+    retry_grace_period_seconds: int = 0,
+) -> dict[str, Any]:
+    """The built-in pool as config data, ready for ``json.dump``: a ``.json`` file of it runs ``cognito-guard dev
+    --config FILE`` with the built-in pool (arguments as :func:`default_config`). Raises
+    :class:`ConfigurationError` for a URL that is not ``http(s)://host[:port]``."""
     if isinstance(app_urls, str) or not app_urls:
         raise ConfigurationError("app_urls must be a non-empty list of URLs such as 'http://localhost:5000'")
     apps = [origin(url) for url in app_urls]
-    local_client = {
+    local_client: dict[str, Any] = {
         **_DEFAULT["clients"][0],
         "callback_urls": [f"{app}/auth/callback" for app in apps],
         "logout_urls": [f"{app}/" for app in apps],
     }
-    return parse_config({**_DEFAULT, "clients": [local_client, *_DEFAULT["clients"][1:]]})
+    if refresh_token_rotation or retry_grace_period_seconds:  # a grace period alone is refused by parse_config
+        local_client["refresh_token_rotation"] = refresh_token_rotation
+        local_client["retry_grace_period_seconds"] = retry_grace_period_seconds
+    return copy.deepcopy({**_DEFAULT, "clients": [local_client, *_DEFAULT["clients"][1:]]})
+
+
+def default_config(
+    app_urls: Sequence[str] = DEFAULT_APP_URLS,
+    *,
+    refresh_token_rotation: bool = False,
+    retry_grace_period_seconds: int = 0,
+) -> PoolConfig:
+    """The built-in pool ``us-east-1_LocalDev``: clients ``local-client`` and ``local-m2m``, users alice and bob.
+
+    ``local-client`` accepts sign-ins for the apps at ``app_urls`` (default port 8000 on localhost and 127.0.0.1):
+    callback ``{app}/auth/callback`` (where the sign-in adapters mount it), sign-out URL ``{app}/``. With
+    ``refresh_token_rotation`` its refreshes rotate refresh tokens, the old one working ``retry_grace_period_seconds``
+    more (0 to 60, default 0). Raises :class:`ConfigurationError` for a URL that is not ``http(s)://host[:port]``,
+    a grace period out of range or without rotation.
+    """
+    data = builtin_pool_data(
+        app_urls,
+        refresh_token_rotation=refresh_token_rotation,
+        retry_grace_period_seconds=retry_grace_period_seconds,
+    )
+    return parse_config(data)
 
 
 def origin(url: str, what: str = "app URL") -> str:
@@ -254,55 +295,6 @@ def _load_toml(text: str, path: Path) -> Any:
 # -- parsing -----------------------------------------------------------------------------------------------------------
 
 
-class _Reader:
-    """Reads one table of the config, naming the setting in every error."""
-
-    def __init__(self, data: object, where: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigurationError(f"{where} must be a table/object")
-        self.data = data
-        self.where = where
-
-    def string(self, name: str, default: str | None = None, *, required: bool = False) -> str | None:
-        value = self.data.get(name, default)
-        if value is None:
-            if required:
-                raise ConfigurationError(f"{self.where}: {name} is required")
-            return None
-        if not isinstance(value, str) or not value:
-            raise ConfigurationError(f"{self.where}: {name} must be a non-empty string")
-        return value
-
-    def strings(self, name: str, default: Sequence[str] = ()) -> tuple[str, ...]:
-        value = self.data.get(name, list(default))
-        if isinstance(value, str):
-            value = value.split()
-        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            raise ConfigurationError(f"{self.where}: {name} must be a list of non-empty strings")
-        return tuple(value)
-
-    def integer(self, name: str, default: int | None, bounds: tuple[int, int] | None = None) -> int | None:
-        value = self.data.get(name, default)
-        if value is None:
-            return None
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ConfigurationError(f"{self.where}: {name} must be an integer")
-        if bounds and not bounds[0] <= value <= bounds[1]:
-            raise ConfigurationError(f"{self.where}: {name} must lie between {bounds[0]} and {bounds[1]} seconds")
-        return value
-
-    def tables(self, name: str) -> list[_Reader]:
-        value = self.data.get(name, [])
-        if not isinstance(value, list):
-            raise ConfigurationError(f"{self.where}: {name} must be a list of tables")
-        return [_Reader(item, f"{name}[{index}]") for index, item in enumerate(value)]
-
-    def unknown(self, known: set[str]) -> None:
-        extra = set(self.data) - known
-        if extra:
-            raise ConfigurationError(f"{self.where}: unknown setting(s) {', '.join(sorted(map(str, extra)))}")
-
-
 def _check_redirect_url(url: str, where: str) -> None:
     # Cognito's rule: absolute, no fragment, https except http to localhost.
     if "#" in url or not (url.startswith("https://") or (url.startswith("http://") and is_loopback_url(url))):
@@ -311,7 +303,7 @@ def _check_redirect_url(url: str, where: str) -> None:
 
 def parse_config(data: object, *, source: str = "config") -> PoolConfig:
     """Build a :class:`PoolConfig` from a decoded TOML/JSON mapping; raises :class:`ConfigurationError`."""
-    root = _Reader(data, source)
+    root = TableReader(data, source)
     root.unknown({"user_pool_id", "clients", "resource_servers", "groups", "users"})
     pool_id = root.string("user_pool_id", DEFAULT_POOL_ID) or DEFAULT_POOL_ID
     if not _POOL_ID.fullmatch(pool_id):
@@ -355,6 +347,10 @@ def parse_config(data: object, *, source: str = "config") -> PoolConfig:
             raise ConfigurationError(f"{where}: the code flow needs callback_urls")
         for url in (*callbacks, *logouts):
             _check_redirect_url(url, where)
+        rotation = table.boolean("refresh_token_rotation", False)
+        grace = table.integer("retry_grace_period_seconds", 0, _RETRY_GRACE_PERIOD) or 0
+        if grace and not rotation:
+            raise ConfigurationError(f"{where}: retry_grace_period_seconds needs refresh_token_rotation = true")
         clients[client_id] = AppClient(
             client_id=client_id,
             client_secret=secret,
@@ -365,6 +361,8 @@ def parse_config(data: object, *, source: str = "config") -> PoolConfig:
             access_token_validity=table.integer("access_token_validity", 3600, _TOKEN_LIFETIME) or 3600,
             id_token_validity=table.integer("id_token_validity", 3600, _TOKEN_LIFETIME) or 3600,
             refresh_token_validity=table.integer("refresh_token_validity", 30 * 86400, _REFRESH_LIFETIME) or 30 * 86400,
+            refresh_token_rotation=rotation,
+            retry_grace_period_seconds=grace,
         )
 
     groups: dict[str, Group] = {}

@@ -20,6 +20,7 @@ from .attributes import attribute_strings
 from .config import AppClient, PoolConfig, User, default_config
 from .keys import PoolKeys
 from .state import DevState, SignInSession
+from .stats import GRANT_TYPES, TokenEndpointStats
 from .tokens import SignIn, TokenMinter
 
 __all__ = ["AuthorizePageError", "AuthorizeRequest", "LocalUserPool", "OAuthError", "RedirectError", "TokenResponse"]
@@ -112,7 +113,8 @@ def _equal(given: str, expected: str) -> bool:
 
 class LocalUserPool:
     """A Cognito user pool and its hosted UI, in memory. ``config`` defaults to :func:`default_config`, ``keys`` to
-    freshly generated ones; ``clock`` returns Unix seconds (inject one in tests)."""
+    freshly generated ones; ``clock`` returns Unix seconds (inject one in tests). ``stats`` counts the token
+    endpoint's requests (:class:`~cognito_guard.testing.devserver.stats.TokenEndpointStats`)."""
 
     def __init__(
         self,
@@ -127,6 +129,7 @@ class LocalUserPool:
         self.state = DevState(clock)
         self.minter = TokenMinter(self.config, self.keys, clock)
         self.access_tokens = AccessTokens(self.config.user_pool_id, self.keys.jwks, self.state, clock)
+        self.stats = TokenEndpointStats()
 
     # -- discovery --------------------------------------------------------------------------------------------------
     def issuer(self, base_url: str) -> str:
@@ -238,15 +241,20 @@ class LocalUserPool:
         grant_type = form.get("grant_type")
         if not grant_type:
             raise OAuthError("invalid_request")
-        if grant_type not in ("authorization_code", "refresh_token", "client_credentials"):
+        if grant_type not in GRANT_TYPES:
             raise OAuthError("unsupported_grant_type")
-        client = self.authenticate_client(authorization, form)
-        issuer = self.issuer(base_url)
-        if grant_type == "authorization_code":
-            return self._redeem_code(client, form, issuer)
-        if grant_type == "refresh_token":
-            return self._refresh(client, form, issuer)
-        return self._client_credentials(client, form.get("scope"), issuer)
+        self.stats.count_request(grant_type)
+        try:
+            client = self.authenticate_client(authorization, form)
+            issuer = self.issuer(base_url)
+            if grant_type == "authorization_code":
+                return self._redeem_code(client, form, issuer)
+            if grant_type == "refresh_token":
+                return self._refresh(client, form, issuer)
+            return self._client_credentials(client, form.get("scope"), issuer)
+        except OAuthError:
+            self.stats.count_error(grant_type)
+            raise
 
     def _redeem_code(self, client: AppClient, form: Mapping[str, str], issuer: str) -> TokenResponse:
         if "code" not in client.allowed_flows:
@@ -280,14 +288,22 @@ class LocalUserPool:
         refresh_token = form.get("refresh_token")
         if not refresh_token:
             raise OAuthError("invalid_request")
-        family = self.state.family(refresh_token)
-        if family is None or family.client_id != client.client_id:
+        # Without rotation, like Cognito, the same refresh token stays in use and none is returned; with it, a new one
+        # of the same family (same origin_jti), and the presented one retires after the client's grace period.
+        used = self.state.refresh(
+            refresh_token,
+            client_id=client.client_id,
+            rotate=client.refresh_token_rotation,
+            grace_seconds=client.retry_grace_period_seconds,
+        )
+        if used is None:
             raise OAuthError("invalid_grant")
+        family, new_refresh_token = used
         user = self.config.users[family.username]
         sign_in = SignIn(user, client, family.scopes, family.auth_time, family.origin_jti)
         access, id_token = self.minter.user_tokens(issuer, sign_in)
-        # Like Cognito without refresh-token rotation: the same refresh token stays in use, none is returned.
-        return TokenResponse(access, client.access_token_validity, id_token)
+        self.stats.count_refresh(family.origin_jti)
+        return TokenResponse(access, client.access_token_validity, id_token, new_refresh_token)
 
     def _client_credentials(self, client: AppClient, scope: str | None, issuer: str) -> TokenResponse:
         if "client_credentials" not in client.allowed_flows or not client.is_confidential:

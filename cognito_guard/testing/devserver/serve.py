@@ -12,6 +12,7 @@ from typing import Any
 from ...errors import ConfigurationError
 from ...verifier import CognitoVerifier, TokenUse
 from .pool import LocalUserPool, TokenResponse
+from .stats import TokenEndpointStats
 
 __all__ = [
     "DEFAULT_PUBLIC_URL",
@@ -56,6 +57,11 @@ class DevServer:
     @property
     def jwks_uri(self) -> str:
         return f"{self.issuer}/.well-known/jwks.json"
+
+    @property
+    def stats(self) -> TokenEndpointStats:
+        """The token endpoint's counts (``requests_by_grant``, ``refreshes(origin_jti)``...) of this pool."""
+        return self.pool.stats
 
     def tokens_for(
         self,

@@ -5,7 +5,8 @@ time instead of sleeping. Secrets handed out (codes, session ids, refresh tokens
 
 Every ID and access token for a user belongs to a family (one sign-in, its refresh token and every refresh of it):
 revoking a family (``RevokeToken``) or all of a user's families (``GlobalSignOut``) revokes each token by its
-``origin_jti``, which no later sign-in shares.
+``origin_jti``, which no later sign-in shares. With refresh-token rotation a family holds several refresh tokens:
+each refresh adds one, and retires the presented one after the client's grace period.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class SignInSession:
 
 @dataclass
 class RefreshFamily:
-    """One sign-in: its refresh token and every ID/access token minted from it share ``origin_jti``."""
+    """One sign-in: its refresh tokens and every ID/access token minted from them share ``origin_jti``; all of its
+    refresh tokens expire at ``expires_at``, the sign-in's (rotation hands out new tokens, not a longer session)."""
 
     origin_jti: str
     client_id: str
@@ -63,6 +65,18 @@ class RefreshFamily:
     revoked: bool = False
 
 
+@dataclass
+class _RefreshToken:
+    """One refresh token of a family. Its first refresh under rotation sets ``retires_at``: it works until then."""
+
+    family: RefreshFamily
+    retires_at: float | None = None
+
+    def is_live(self, now: float) -> bool:
+        family = self.family
+        return not family.revoked and now < family.expires_at and (self.retires_at is None or now < self.retires_at)
+
+
 class DevState:
     """Thread-safe in-memory stores; ``clock`` returns Unix seconds."""
 
@@ -71,7 +85,8 @@ class DevState:
         self._lock = threading.Lock()
         self._codes: dict[str, AuthorizationCode] = {}
         self._sessions: dict[str, SignInSession] = {}
-        self._families: dict[str, RefreshFamily] = {}  # by refresh-token digest
+        self._refresh_tokens: dict[str, _RefreshToken] = {}  # by refresh-token digest
+        self._families: dict[str, RefreshFamily] = {}  # by origin_jti
         self._revoked_origins: set[str] = set()
 
     # -- authorization codes ------------------------------------------------------------------------------------------
@@ -133,24 +148,40 @@ class DevState:
         token = secrets.token_urlsafe(48)
         family = RefreshFamily(str(uuid.uuid4()), client_id, username, scopes, auth_time, self.clock() + lifetime)
         with self._lock:
-            self._families[_digest(token)] = family
+            self._refresh_tokens[_digest(token)] = _RefreshToken(family)
+            self._families[family.origin_jti] = family
         return token, family
 
-    def family(self, refresh_token: str) -> RefreshFamily | None:
-        """The live family of a refresh token; None if unknown, revoked or expired."""
+    def refresh(
+        self, refresh_token: str, *, client_id: str, rotate: bool, grace_seconds: int = 0
+    ) -> tuple[RefreshFamily, str | None] | None:
+        """Use ``client_id``'s refresh token: its live family, and with ``rotate`` a new refresh token of that family.
+
+        A rotation retires the presented token ``grace_seconds`` after its first use; each use until then (a retry)
+        gets a new token too. None if the token is unknown, revoked, expired, retired or another client's. Check and
+        rotation happen under one lock, so that of two refreshes racing with one token, both see the same state."""
+        now = self.clock()
         with self._lock:
-            family = self._families.get(_digest(refresh_token))
-        if family is None or family.revoked or self.clock() >= family.expires_at:
-            return None
-        return family
+            record = self._refresh_tokens.get(_digest(refresh_token))
+            if record is None or not record.is_live(now) or record.family.client_id != client_id:
+                return None
+            if not rotate:
+                return record.family, None
+            if record.retires_at is None:
+                record.retires_at = now + grace_seconds
+            token = secrets.token_urlsafe(48)
+            self._refresh_tokens[_digest(token)] = _RefreshToken(record.family)
+            return record.family, token
 
     def find_family(self, refresh_token: str) -> RefreshFamily | None:
-        """The family of a refresh token even if revoked or expired (revocation answers 200 for those too)."""
+        """The family of a refresh token even if revoked, expired or retired (revocation answers 200 for those too,
+        and revoking any refresh token of a family revokes the whole family)."""
         with self._lock:
-            return self._families.get(_digest(refresh_token))
+            record = self._refresh_tokens.get(_digest(refresh_token))
+            return record.family if record is not None else None
 
     def revoke(self, family: RefreshFamily) -> None:
-        """Revoke one family: its refresh token and every ID/access token minted with its ``origin_jti``."""
+        """Revoke one family: its refresh tokens and every ID/access token minted with its ``origin_jti``."""
         with self._lock:
             family.revoked = True
             self._revoked_origins.add(family.origin_jti)
