@@ -117,9 +117,23 @@ def _dev_pool(args: argparse.Namespace, *, create_keys: bool) -> Any:
     from .testing.devserver import DEFAULT_APP_URLS, LocalUserPool, PoolKeys, default_config, load_config
 
     app_urls = getattr(args, "app_url", None)
+    rotation = getattr(args, "refresh_token_rotation", False)
+    grace = getattr(args, "retry_grace_period", None)
     if args.config and app_urls:
         raise ConfigurationError("--app-url is for the built-in pool: list callback_urls in your --config file instead")
-    config = load_config(args.config) if args.config else default_config(app_urls or DEFAULT_APP_URLS)
+    if args.config and (rotation or grace is not None):
+        raise ConfigurationError(
+            "--refresh-token-rotation and --retry-grace-period are for the built-in pool: "
+            "set them in your --config file instead"
+        )
+    if grace is not None and not rotation:
+        raise ConfigurationError("--retry-grace-period goes with --refresh-token-rotation")
+    if args.config:
+        config = load_config(args.config)
+    else:
+        config = default_config(
+            app_urls or DEFAULT_APP_URLS, refresh_token_rotation=rotation, retry_grace_period_seconds=grace or 0
+        )
     keys = None
     if args.keys:
         keys = PoolKeys.load_or_create(args.keys) if create_keys else PoolKeys.load(args.keys)
@@ -240,6 +254,17 @@ def _add_dev(commands: Any) -> None:
         metavar="URL",
         help="your app, e.g. http://localhost:5000: local-client accepts its /auth/callback and sign-out to URL/ "
         "(repeatable; default http://localhost:8000 and http://127.0.0.1:8000; built-in pool only)",
+    )
+    dev.add_argument(
+        "--refresh-token-rotation",
+        action="store_true",
+        help="local-client rotates refresh tokens on refresh, as a Cognito app client with rotation on (built-in pool)",
+    )
+    dev.add_argument(
+        "--retry-grace-period",
+        type=int,
+        metavar="SECONDS",
+        help="with --refresh-token-rotation: how long a rotated refresh token keeps working, 0-60 (default 0)",
     )
     dev.set_defaults(run=_dev)
     dev_commands = dev.add_subparsers(dest="dev_command")

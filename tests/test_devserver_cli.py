@@ -253,3 +253,37 @@ def test_dev_without_uvicorn_creates_no_keys_directory(tmp_path: Path, monkeypat
     main(["dev", "--keys", str(tmp_path / "new-keys")])
 
     assert not (tmp_path / "new-keys").exists()
+
+
+# -- refresh-token rotation for the built-in pool -------------------------------------------------------------------
+
+
+def built_in_local_client(*options: str) -> Any:
+    from cognito_guard import cli
+
+    pool = cli._dev_pool(cli._parser().parse_args(["dev", *options]), create_keys=False)
+    return pool.config.clients["local-client"]
+
+
+def test_dev_refresh_token_rotation_turns_it_on_for_local_client() -> None:
+    client = built_in_local_client("--refresh-token-rotation", "--retry-grace-period", "30")
+    assert (client.refresh_token_rotation, client.retry_grace_period_seconds) == (True, 30)
+
+
+def test_dev_without_the_option_local_client_does_not_rotate() -> None:
+    assert built_in_local_client().refresh_token_rotation is False
+
+
+def test_dev_retry_grace_period_without_rotation_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dev", "--retry-grace-period", "30"]) == 2
+    assert "--retry-grace-period goes with --refresh-token-rotation" in capsys.readouterr().err
+
+
+def test_dev_refresh_token_rotation_with_a_config_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "pool.json"
+    config.write_text('{"user_pool_id": "us-east-1_Mine"}')
+
+    assert main(["dev", "--config", str(config), "--refresh-token-rotation"]) == 2
+    assert "set them in your --config file" in capsys.readouterr().err
