@@ -6,8 +6,7 @@ of the family revokes all of them. Without rotation nothing changes."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+import shlex
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,6 @@ from cognito_guard.testing.devserver import (
     OAuthError,
     PoolKeys,
     default_config,
-    load_config,
     parse_config,
 )
 
@@ -269,13 +267,13 @@ def test_of_concurrent_refreshes_with_one_token_and_no_grace_period_exactly_one_
     assert sorted(outcomes) == ["invalid_grant"] * 19 + ["ok"]
 
 
-def test_the_command_in_the_docs_saves_the_built_in_pool_with_rotation(tmp_path: Path) -> None:
-    text = (Path(__file__).resolve().parent.parent / "docs" / "devserver.md").read_text(encoding="utf-8")
-    [command] = re.findall(r'```sh\npython -c "(.*?)" > pool.json\n', text, re.DOTALL)
-    code = command.replace("\\\n", "")
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    (tmp_path / "pool.json").write_text(output, encoding="utf-8")
+def test_the_command_in_the_docs_turns_rotation_on_for_the_built_in_pool() -> None:
+    from cognito_guard import cli
 
-    client = load_config(tmp_path / "pool.json").clients["local-client"]
+    text = (Path(__file__).resolve().parent.parent / "docs" / "devserver.md").read_text(encoding="utf-8")
+    [command] = re.findall(r"```sh\n(cognito-guard dev --refresh-token-rotation[^\n]*)\n", text)
+    args = cli._parser().parse_args(shlex.split(command)[1:])
+
+    client = cli._dev_pool(args, create_keys=False).config.clients["local-client"]
 
     assert (client.refresh_token_rotation, client.retry_grace_period_seconds) == (True, 10)
