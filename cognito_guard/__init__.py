@@ -14,6 +14,7 @@ from .errors import (
 )
 from .guards import Requirement, require
 from .jwks import JWKSCache
+from .online import CognitoOnlineCheck
 from .revocation import RevocationList
 from .verifier import CognitoVerifier, TokenUse, UserPool
 
@@ -23,6 +24,7 @@ __all__ = [
     "AuthorizationError",
     "Claims",
     "CognitoGuardError",
+    "CognitoOnlineCheck",
     "CognitoVerifier",
     "ConfigurationError",
     "JWKSCache",

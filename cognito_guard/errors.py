@@ -40,6 +40,7 @@ __all__ = [
     "SignatureError",
     "TokenEndpointUnavailableError",
     "TokenError",
+    "TokenNotCheckableError",
     "TokenRevokedError",
     "TokenUseError",
     "UnauthorizedClientError",
@@ -179,6 +180,13 @@ class RoleNotAllowedError(AuthorizationError):
     """The token's role does not satisfy the requirement."""
 
     code = "role_not_allowed"
+
+
+class TokenNotCheckableError(AuthorizationError):
+    """The online check cannot ask Cognito about this kind of token (an ID token, a client-credentials token, or an
+    access token without a scope Cognito answers for) and is set to ``uncheckable="deny"``."""
+
+    code = "token_not_checkable"
 
 
 # --- 400: a hosted-UI sign-in did not complete ---------------------------------------------------------------------

@@ -18,13 +18,13 @@ import pytest
 import respx
 from conftest import Clock
 
-from cognito_guard import Claims, RevocationList
+from cognito_guard import Claims, CognitoOnlineCheck, RevocationList
 from cognito_guard.errors import (
     ConfigurationError,
     OnlineCheckUnavailableError,
+    TokenNotCheckableError,
     TokenRevokedError,
 )
-from cognito_guard.online import CognitoOnlineCheck, TokenNotCheckableError
 from cognito_guard.testing import LocalIssuer
 from cognito_guard.verifier import OnlineCheck
 

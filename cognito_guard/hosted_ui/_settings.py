@@ -1,25 +1,22 @@
-"""The hosted-UI client's settings: checks of the domain (to a base URL), redirect URLs, scopes and options, and
-reading them from ``COGNITO_*`` environment variables; each check takes the name to show (a keyword such as
-``redirect_uri`` or a variable such as ``COGNITO_REDIRECT_URI``) and raises :class:`ConfigurationError` naming it, so
-a bad setting fails at start-up with a message the user can act on."""
+"""The hosted-UI client's settings: checks of redirect URLs, scopes and options, and reading them from ``COGNITO_*``
+environment variables; each check takes the name to show (a keyword such as ``redirect_uri`` or a variable such as
+``COGNITO_REDIRECT_URI``) and raises :class:`ConfigurationError` naming it, so a bad setting fails at start-up with a
+message the user can act on. The domain check (``hosted_ui_base_url``) lives in the core (``_domains``), shared with
+the online check, and is re-exported here."""
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._domains import hosted_ui_base_url
 from .._keys import check_key_url, is_loopback_url
 from ..errors import ConfigurationError
 from ..verifier import pool_issuers
 
 __all__ = ["_env_settings", "_option", "_redirect_url", "_scopes", "hosted_ui_base_url"]
 
-_REGIONAL_POOL_ID = re.compile(r"([a-z]{2,4}(?:-[a-z]+)+-\d+)_[0-9A-Za-z]+")
-_DOMAIN_PREFIX = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-_HOST_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _ENV_NAMES = {
     "domain": "COGNITO_DOMAIN",
     "user_pool_id": "COGNITO_USER_POOL_ID",
@@ -30,56 +27,6 @@ _ENV_NAMES = {
     "issuer": "COGNITO_ISSUER",
     "scopes": "COGNITO_SCOPES",
 }
-
-
-def _region(user_pool_id: str | None, what: str) -> str:
-    match = _REGIONAL_POOL_ID.fullmatch(user_pool_id) if isinstance(user_pool_id, str) else None
-    if match is None:
-        raise ConfigurationError(
-            f"{what} is a domain prefix: a Cognito user_pool_id such as 'us-east-1_Abc123XYZ' is needed for its region"
-        )
-    return match.group(1)
-
-
-def hosted_ui_base_url(domain: object, user_pool_id: str | None, what: str = "domain") -> str:
-    """``https://host[:port]`` for a host, an https URL, an http URL to loopback, or a bare prefix (region taken
-    from the pool id); no path, query, fragment or user name. Shared by ``HostedUIClient`` and FastAPI's ``HostedUI``.
-    """
-    if not isinstance(domain, str) or not domain.strip():
-        raise ConfigurationError(f"{what} must be a non-empty string such as 'auth.example.com'")
-    value = domain.strip()
-    if _DOMAIN_PREFIX.fullmatch(value) and value != "localhost":
-        return f"https://{value}.auth.{_region(user_pool_id, what)}.amazoncognito.com"
-    url = value if "://" in value else f"https://{value}"
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in range)
-    except ValueError:
-        raise ConfigurationError(f"{what} is not a valid host or URL: {domain!r}") from None
-    secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_url(url))
-    if (
-        not secure
-        or not (_HOST_NAME.fullmatch(host) or _is_ip(host))
-        or parts.path not in ("", "/")
-        or parts.query
-        or parts.fragment
-        or "@" in parts.netloc
-        or "?" in url
-        or "#" in url
-    ):
-        raise ConfigurationError(
-            f"{what} must be a host, an https:// URL without path, or http:// to localhost: {domain!r}"
-        )
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _redirect_url(url: object, what: str) -> str:
