@@ -152,3 +152,35 @@ local current = redis.call('GET', KEYS[1])
 if current then redis.call('DEL', KEYS[1]) end
 return current
 """
+
+
+# -- client-credentials token cache (cognito_guard.client.RedisTokenCache) ------------------------------------------
+# One entry (an app client, its scopes and its secret, hashed into a name) has three keys under one hash tag: the
+# token, the last failure (a shared backoff) and a lock (one token request at a time across the fleet). Values are
+# sealed by the client before they get here: opaque strings, each with a TTL.
+
+
+def token_cache_keys(namespace: str, name: str) -> tuple[str, str, str]:
+    """The token, failure and lock keys of the token-cache entry ``name``: one hash tag, so one cluster slot."""
+    token, failure, lock = keys_of(namespace, f"m2m:{name}", "token", "failure", "lock")
+    return token, failure, lock
+
+
+# KEYS: token, failure. Both values in one round trip (nil for a missing one).
+TOKEN_GET_SCRIPT = """
+return {redis.call('GET', KEYS[1]) or false, redis.call('GET', KEYS[2]) or false}
+"""
+
+# KEYS: token, failure. ARGV: sealed token, ttl ms. Stores the token and forgets the failure: a success ends a backoff.
+TOKEN_PUT_SCRIPT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# KEYS: one key. ARGV: a value. Deletes the key only while it holds that value: a lock released by its owner, a token
+# the API refused. Never someone else's newer lock or token. Returns 1 when deleted.
+DELETE_IF_EQUAL_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

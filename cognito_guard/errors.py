@@ -19,9 +19,9 @@ __all__ = [
     "ConfigurationError",
     "ExpiredTokenError",
     "HostedUIUnavailableError",
-    "IssuedInFutureError",
     "InvalidClientError",
     "InvalidScopeError",
+    "IssuedInFutureError",
     "IssuerError",
     "KeyNotFoundError",
     "KeysUnavailableError",
@@ -303,7 +303,7 @@ class InvalidScopeError(ClientCredentialsError):
 
 
 class UnauthorizedClientError(ClientCredentialsError):
-    """``unauthorized_client``: the app client may not use the client-credentials grant (no secret, or the flow is off)."""
+    """``unauthorized_client``: the app client may not use the client-credentials grant (no secret, or flow off)."""
 
     code = "unauthorized_client"
 
