@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .. import _token
@@ -44,6 +42,7 @@ from ._exchange import (
     _shown,
     safe_next_path,
 )
+from ._refresh_sharing import RefreshSharing
 from ._session import CookieSettings, PendingSignIns, Sealer, Sessions, SessionStore
 from ._stored_refresh import StoredRefresh
 
@@ -51,14 +50,7 @@ __all__ = ["WebSignIn"]
 
 logger = logging.getLogger("cognito_guard.hosted_ui")
 
-# A refreshed token set is reused by requests that still carry the old cookie for this long, so a burst of requests
-# after expiry costs one refresh, not one each (Cognito rate-limits the token endpoint).
-_REFRESH_REUSE_SECONDS = 30.0
-# A failed refresh (Cognito down, token revoked) answers the requests queued behind it too, instead of each retrying.
-_FAILURE_REUSE_SECONDS = 5.0
-# A signed-out session is remembered for longer than any refresh can take (the client's timeout is at most 300 s): a
-# refresh still under way when the user signs out must not hand out its tokens, nor may the reuse window above.
-_SIGNED_OUT_SECONDS = 600.0
+_DEFAULT_COOKIE_NAME = CookieSettings().name
 
 
 def _session_claims(tokens: TokenSet) -> list[dict[str, Any]]:
@@ -75,15 +67,6 @@ def _session_claims(tokens: TokenSet) -> list[dict[str, Any]]:
             continue
     families = {claims.get("origin_jti") for claims in found}
     return found[:1] if len(families) == 1 and None not in families else found
-
-
-class _SignedOut:
-    """The marker a sign-out leaves where a refresh's outcome is kept."""
-
-
-_SIGNED_OUT = _SignedOut()
-_DEFAULT_COOKIE_NAME = CookieSettings().name
-_Outcome: TypeAlias = "tuple[TokenSet, Claims | None] | CognitoGuardError | _SignedOut"
 
 
 class WebSignIn:
@@ -115,10 +98,7 @@ class WebSignIn:
         self.after_logout = after_logout
         self.revoke_on_logout = revoke_on_logout
         self._clock = clock
-        self._async_locks: dict[Any, list[Any]] = {}
-        self._sync_locks: dict[Any, list[Any]] = {}
-        self._locks_guard = threading.Lock()
-        self._refreshed: dict[str, tuple[float, _Outcome]] = {}
+        self._sharing = RefreshSharing(clock)
         store = sessions.store
         # Store-backed sessions refresh once per session across every worker sharing the store; a store that waits
         # on the network (Redis) is called from worker threads by async apps, never from the event loop.
@@ -288,11 +268,7 @@ class WebSignIn:
         revoked = [claims for tokens in found for claims in _session_claims(tokens)] if self._revocations else []
         # The marks go first: a refresh finishing between them and the stored entry's deletion finds the mark after
         # saving (see _after_refresh), and one finishing later saves before the deletion.
-        now = self._clock()
-        with self._locks_guard:
-            self._prune(now)
-            for refresh_token in refresh_tokens:
-                self._refreshed[self._key(refresh_token)] = (now + _SIGNED_OUT_SECONDS, _SIGNED_OUT)
+        self._sharing.mark_signed_out(self._sharing.key_of(token) for token in refresh_tokens)
         for reading in readings:
             self.sessions.forget(reading)
         return (refresh_tokens if self.revoke_on_logout else []), revoked
@@ -371,69 +347,6 @@ class WebSignIn:
             logger.error("a refreshed session is too large for cookies: give the sign-in a SessionStore")
             return []
 
-    def _enter(self, table: dict[Any, list[Any]], key: Any, new_lock: Callable[[], Any]) -> list[Any]:
-        """The per-session lock ``[lock, users]`` for ``key``, counted as used until :meth:`_leave`."""
-        with self._locks_guard:
-            entry = table.get(key)
-            if entry is None:
-                entry = table[key] = [new_lock(), 0]
-            entry[1] += 1
-            return entry
-
-    def _leave(self, table: dict[Any, list[Any]], key: Any, entry: list[Any]) -> None:
-        # Dropped only when nobody holds or waits for it: a newcomer must find the same lock as the waiters.
-        with self._locks_guard:
-            entry[1] -= 1
-            if entry[1] == 0 and table.get(key) is entry:
-                del table[key]
-
-    def _recall(self, key: str) -> tuple[TokenSet, Claims | None] | None:
-        """The outcome of a refresh of this session that just happened: its tokens, or its error raised again."""
-        with self._locks_guard:
-            found = self._refreshed.get(key)
-        if found is None or found[0] <= self._clock():
-            return None
-        return self._outcome(found[1])
-
-    def _remember(
-        self, key: str, outcome: tuple[TokenSet, Claims | None] | CognitoGuardError
-    ) -> tuple[TokenSet, Claims | None]:
-        """Keep a refresh's outcome for the requests queued behind it (failures briefly); return it or raise it.
-
-        If the session was signed out while the refresh was under way, the sign-out stands: the tokens are dropped."""
-        now = self._clock()
-        failed = isinstance(outcome, CognitoGuardError)
-        # Flask threads refreshing different sessions get here at once: the shared dict is changed under a lock.
-        with self._locks_guard:
-            self._prune(now)
-            found = self._refreshed.get(key)
-            if found is not None and found[1] is _SIGNED_OUT:
-                return self._outcome(_SIGNED_OUT)
-            self._refreshed[key] = (now + (_FAILURE_REUSE_SECONDS if failed else _REFRESH_REUSE_SECONDS), outcome)
-        return self._outcome(outcome)
-
-    def _prune(self, now: float) -> None:
-        """Drop the outcomes and sign-out marks that have run out (call under ``_locks_guard``)."""
-        for stale in [name for name, entry in self._refreshed.items() if entry[0] <= now]:
-            del self._refreshed[stale]
-
-    def _was_signed_out(self, key: str) -> bool:
-        with self._locks_guard:
-            found = self._refreshed.get(key)
-        return found is not None and found[1] is _SIGNED_OUT and found[0] > self._clock()
-
-    @staticmethod
-    def _outcome(outcome: _Outcome) -> tuple[TokenSet, Claims | None]:
-        if isinstance(outcome, _SignedOut):
-            raise SignInError("this session was signed out")
-        if isinstance(outcome, CognitoGuardError):
-            raise outcome
-        return outcome
-
-    @staticmethod
-    def _key(refresh_token: str) -> str:
-        return hashlib.sha256(refresh_token.encode()).hexdigest()
-
     def _signed_out(self, request: WebRequest) -> _Check:
         return _Check(None, self._clear(request))
 
@@ -466,20 +379,16 @@ class WebSignIn:
                 return self._signed_out(request)
         if not tokens.refresh_token:
             return self._signed_out(request)
-        key = self._key(tokens.refresh_token)
-        loop_key = (id(asyncio.get_running_loop()), key)
-        entry = self._enter(self._async_locks, loop_key, asyncio.Lock)
+        key = self._sharing.key_of(tokens.refresh_token)
         try:
-            async with entry[0]:
-                refreshed = self._recall(key)
+            async with self._sharing.task_lock(key):
+                refreshed = self._sharing.recall(key)
                 if refreshed is None:
-                    refreshed = self._remember(key, await self._refresh_async(tokens.refresh_token))
+                    refreshed = self._sharing.remember(key, await self._refresh_async(tokens.refresh_token))
         except ServiceUnavailableError as error:
             return _Check(None, unavailable=error)
         except (SignInError, TokenError):
             return self._signed_out(request)
-        finally:
-            self._leave(self._async_locks, loop_key, entry)
         return self._after_refresh(request, key, *refreshed)
 
     async def _refresh_async(self, refresh_token: str) -> tuple[TokenSet, Claims | None] | CognitoGuardError:
@@ -507,19 +416,16 @@ class WebSignIn:
                 return self._signed_out(request)
         if not tokens.refresh_token:
             return self._signed_out(request)
-        key = self._key(tokens.refresh_token)
-        entry = self._enter(self._sync_locks, key, threading.Lock)
+        key = self._sharing.key_of(tokens.refresh_token)
         try:
-            with entry[0]:
-                refreshed = self._recall(key)
+            with self._sharing.thread_lock(key):
+                refreshed = self._sharing.recall(key)
                 if refreshed is None:
-                    refreshed = self._remember(key, self._refresh_sync(tokens.refresh_token))
+                    refreshed = self._sharing.remember(key, self._refresh_sync(tokens.refresh_token))
         except ServiceUnavailableError as error:
             return _Check(None, unavailable=error)
         except (SignInError, TokenError):
             return self._signed_out(request)
-        finally:
-            self._leave(self._sync_locks, key, entry)
         return self._after_refresh(request, key, *refreshed)
 
     def _check_stored(self, request: WebRequest, refresher: StoredRefresh) -> _Check:
@@ -544,16 +450,13 @@ class WebSignIn:
                 return self._signed_out(request)
         if not tokens.refresh_token:
             return self._signed_out(request)
-        entry = self._enter(self._sync_locks, session.session_id, threading.Lock)
         try:
-            with entry[0]:
+            with self._sharing.thread_lock(("stored", session.session_id)):
                 fresh, claims = refresher.refresh(session)
         except ServiceUnavailableError as error:
             return _Check(None, unavailable=error)
         except (SignInError, TokenError):
             return self._signed_out(request)
-        finally:
-            self._leave(self._sync_locks, session.session_id, entry)
         return _Check(SignedInUser(claims, fresh))
 
     def _refresh_sync(self, refresh_token: str) -> tuple[TokenSet, Claims | None] | CognitoGuardError:
@@ -569,7 +472,7 @@ class WebSignIn:
         if claims is None or data is None:
             return self._signed_out(request)
         cookies = self._save(request, data, tokens)
-        if self._was_signed_out(key):  # a sign-out in another thread between the load and the save: it stands
+        if self._sharing.was_signed_out(key):  # a sign-out in another thread between the load and the save: it stands
             return self._signed_out(request)
         return _Check(SignedInUser(claims, tokens), cookies)
 
