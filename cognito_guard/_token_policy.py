@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ._oauth_http import OAUTH_ERROR_CODE
 from ._token_seal import Vault, number
 from .errors import (
     ClientCredentialsError,
@@ -21,7 +22,6 @@ from .errors import (
     TokenEndpointUnavailableError,
     UnauthorizedClientError,
 )
-from .hosted_ui._transport import OAUTH_ERROR_CODE
 
 __all__ = ["Failure", "Token", "TokenPolicy", "refused_as_invalid_token"]
 

@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx
 
+from ._oauth_http import OAuthHTTP
 from ._single_flight import Flight
 from ._token_cache import TokenCache
 from ._token_policy import Failure, Token, TokenPolicy
 from ._token_seal import Vault
 from .errors import TokenEndpointUnavailableError
-from .hosted_ui._transport import OAuthHTTP
 
 __all__ = ["TokenMetrics", "TokenSource"]
 

@@ -4,7 +4,7 @@ It builds the ``/oauth2/authorize`` redirect (state, nonce, PKCE), checks the ca
 ``/oauth2/token``, verifies the ID token (signature and claims through :class:`CognitoVerifier`, then nonce and
 ``at_hash``), refreshes, revokes and builds the ``/logout`` URL. Every network call exists twice, ``async`` on an
 ``httpx.AsyncClient`` and ``*_sync`` on an ``httpx.Client``; the two share all building and checking, and the HTTP
-exchange itself (bounds, error mapping) is ``_transport.OAuthHTTP``.
+exchange itself (bounds, error mapping) is ``cognito_guard._oauth_http.OAuthHTTP``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from .._oauth_http import OAUTH_ERROR_CODE, OAuthHTTP
 from ..claims import Claims
 from ..errors import (
     ClaimError,
@@ -36,7 +37,6 @@ from ..revocation import RevocationList
 from ..verifier import CognitoVerifier
 from ._flow import AuthorizationRequest, PendingSignIn, TokenSet, _is_time
 from ._settings import _env_settings, _option, _redirect_url, _scopes, hosted_ui_base_url
-from ._transport import OAUTH_ERROR_CODE, OAuthHTTP
 
 __all__ = ["AuthorizationRequest", "HostedUIClient", "PendingSignIn", "TokenSet"]
 

@@ -1,4 +1,5 @@
-"""The HTTP side of :class:`HostedUIClient`: form POSTs to Cognito's OAuth endpoints, bounded in size and time (the
+"""Form POSTs to Cognito's OAuth endpoints (``/oauth2/token``, ``/oauth2/revoke``), for the hosted-UI client and the
+machine-to-machine token source alike, bounded in size and time (the
 core's ``_http.BoundedHTTP``), and every answer turned into a JSON object or an error of the library's taxonomy
 (``OAuthError`` when Cognito refuses, ``HostedUIUnavailableError`` when it cannot be heard properly). Redirects are
 never followed."""
@@ -10,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from .._http import AnswerTooLarge, AnswerTooSlow, AnswerUnusable, BoundedHTTP, Request, json_object
-from ..errors import HostedUIUnavailableError, OAuthError
+from ._http import AnswerTooLarge, AnswerTooSlow, AnswerUnusable, BoundedHTTP, Request, json_object
+from .errors import HostedUIUnavailableError, OAuthError
 
 __all__ = ["OAUTH_ERROR_CODE", "OAuthHTTP"]
 
