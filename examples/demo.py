@@ -13,6 +13,8 @@ What it does, with no AWS account and no network beyond 127.0.0.1:
 3. calls the API with fresh tokens and prints each answer (a 200, a 401, a 403 and why), signs a token out
    (``POST /sign-out``: the API refuses it from then on with 401 ``token_revoked``), then prints ready-to-paste
    ``curl`` lines and the commands that mint more tokens, and the web app's address to sign in at with a browser;
+   then runs ``examples/m2m_client.py``, a machine client calling ``/orders`` with client-credentials tokens (one
+   token request for all its calls);
 4. keeps the servers running until Ctrl-C, which stops them all.
 
 The servers' logs go to ``.demo/*.log``. No Redis is needed: the API keeps its revocation list in memory, unless
@@ -164,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             _demonstrate(LocalUserPool(default_config(), keys=keys), dev=dev, api=api, issuer=issuer, keys=keys_dir)
             _show_web_app(web, dev)
+            _show_machine_client(dev, api)
             if args.no_wait:
                 return 0
             print("\nAll servers are running. Press Ctrl-C to stop them.", flush=True)
@@ -202,6 +205,23 @@ def _show_web_app(web: str, dev: str) -> None:
     print(f"\nWeb app           {web}   (examples/webapp.py: hosted-UI sign-in)")
     print(f"  GET /auth/login -> {login.status_code}, to the stand-in's sign-in page: {where.startswith(dev)}")
     print(f"  Open {web} in a browser and sign in as alice / Passw0rd! (or bob, who is refused /admin).")
+
+
+def _show_machine_client(dev: str, api: str) -> None:
+    """examples/m2m_client.py against the API: client-credentials tokens from the stand-in, one for all its calls."""
+    env = {
+        **os.environ,
+        "COGNITO_DOMAIN": dev,
+        "COGNITO_CLIENT_ID": "local-m2m",
+        "COGNITO_CLIENT_SECRET": "local-m2m-secret",
+        "COGNITO_SCOPES": "orders/read",
+    }
+    env.pop("COGNITO_REDIS_URL", None)
+    print("\nA machine client (examples/m2m_client.py): client-credentials tokens from the stand-in, GET /orders")
+    settings = " ".join(f"{name}={env[name]}" for name in ("COGNITO_DOMAIN", "COGNITO_CLIENT_ID", "COGNITO_CLIENT_SECRET"))
+    print(f"  {settings} COGNITO_SCOPES=orders/read {BIN / 'python'} examples/m2m_client.py --api {api}", flush=True)
+    command = [sys.executable, "examples/m2m_client.py", "--api", api, "--calls", "5"]
+    subprocess.run(command, cwd=ROOT, env=env, check=False, timeout=60)  # noqa: S603 - our own fixed command
 
 
 def _tampered(token: str) -> str:

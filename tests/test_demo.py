@@ -97,6 +97,13 @@ def test_demo_shows_a_signed_out_token_refused_with_token_revoked(demo: Demo) ->
     assert '"code":"token_revoked"' in demo.text
 
 
+def test_demo_shows_a_machine_client_calling_the_api_with_one_token_request(demo: Demo) -> None:
+    demo.wait_for(READY)
+
+    assert "A machine client (examples/m2m_client.py)" in demo.text
+    assert "metrics: 1 token(s) fetched" in demo.text
+
+
 def test_demo_says_workers_share_the_list_through_redis_and_operators_revoke_with_the_cli(demo: Demo) -> None:
     demo.wait_for(READY)
 
