@@ -218,8 +218,9 @@ def _show_machine_client(dev: str, api: str) -> None:
     }
     env.pop("COGNITO_REDIS_URL", None)
     print("\nA machine client (examples/m2m_client.py): client-credentials tokens from the stand-in, GET /orders")
-    settings = " ".join(f"{name}={env[name]}" for name in ("COGNITO_DOMAIN", "COGNITO_CLIENT_ID", "COGNITO_CLIENT_SECRET"))
-    print(f"  {settings} COGNITO_SCOPES=orders/read {BIN / 'python'} examples/m2m_client.py --api {api}", flush=True)
+    names = ("COGNITO_DOMAIN", "COGNITO_CLIENT_ID", "COGNITO_CLIENT_SECRET", "COGNITO_SCOPES")
+    settings = " ".join(f"{name}={env[name]}" for name in names)
+    print(f"  {settings} {BIN / 'python'} examples/m2m_client.py --api {api}", flush=True)
     command = [sys.executable, "examples/m2m_client.py", "--api", api, "--calls", "5"]
     subprocess.run(command, cwd=ROOT, env=env, check=False, timeout=60)  # noqa: S603 - our own fixed command
 
