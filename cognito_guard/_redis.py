@@ -17,7 +17,7 @@ from .errors import ConfigurationError
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["REVOKE_SCRIPT", "check_namespace", "check_redis_url", "connect", "keys_of"]
+__all__ = ["REVOKE_SCRIPT", "check_namespace", "check_redis_url", "connect", "failures", "keys_of"]
 
 # Redis URL schemes redis-py understands: plain, TLS (ElastiCache in-transit encryption) and a Unix socket.
 _SCHEMES = ("redis://", "rediss://", "unix://")
@@ -52,12 +52,14 @@ def keys_of(namespace: str, part: str, *names: str) -> tuple[str, ...]:
     return tuple(f"{{{namespace}:{part}}}:{name}" for name in names)
 
 
-def connect(url: str) -> redis.Redis:
+def connect(url: str, *, encoding_errors: str = "strict") -> redis.Redis:
     """A redis-py client for ``url``: a cluster client when the server is a cluster node, a plain one otherwise.
 
-    Raises :class:`ConfigurationError` when redis-py is not installed. Connecting is lazy for a plain server; the
-    cluster check asks the server once and, if it cannot be reached, assumes a plain server (the sync loop
-    reconnects later and the next :func:`connect` of a new process asks again).
+    Replies are decoded as UTF-8 with ``encoding_errors`` (``"surrogateescape"`` keeps bytes that are not UTF-8 as
+    lone surrogates for the caller to refuse, where ``"strict"`` fails the whole reply over one bad value). Raises
+    :class:`ConfigurationError` when redis-py is not installed. Connecting is lazy for a plain server; the cluster
+    check asks the server once and, if it cannot be reached, assumes a plain server (the sync loop reconnects later
+    and the next :func:`connect` of a new process asks again).
     """
     try:
         import redis
@@ -66,6 +68,7 @@ def connect(url: str) -> redis.Redis:
         raise ConfigurationError("Redis support needs redis-py: pip install 'cognito-guard[redis]'") from None
     options: dict[str, Any] = {
         "decode_responses": True,
+        "encoding_errors": encoding_errors,
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "socket_timeout": SOCKET_TIMEOUT,
         "health_check_interval": 30,
@@ -82,6 +85,15 @@ def connect(url: str) -> redis.Redis:
     client.close()
     cluster: redis.Redis = RedisCluster.from_url(url, **options)  # type: ignore[assignment]
     return cluster
+
+
+def failures() -> tuple[type[Exception], ...]:
+    """What a redis-py call raises when Redis fails or is out of reach. A cluster client raises
+    ``RedisClusterException`` (not a ``RedisError``) when it can reach no node at all."""
+    import redis
+    from redis.exceptions import RedisClusterException
+
+    return (redis.RedisError, RedisClusterException, OSError)
 
 
 # Record revocations and publish them, atomically. KEYS: entries (hash), expiry (sorted set), log (stream), all of

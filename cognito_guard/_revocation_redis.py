@@ -5,7 +5,8 @@ Layout (one hash slot, see :mod:`cognito_guard._redis`): ``{ns:revocations}:entr
 ``{ns:revocations}:log``, a stream with one entry per write, which every process follows with a blocking XREAD.
 
 Why a stream and not pub/sub: a process that loses its connection for a moment replays what it missed instead of
-silently losing it; and a full resync after every reconnection covers a stream trimmed or a Redis restarted meanwhile.
+silently losing it; and a full resync after every reconnection covers a stream trimmed or a Redis restarted meanwhile,
+as it covers a process that fell further behind than the stream keeps.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _redis
 from .errors import RevocationUnavailableError
+from .revocation import InvalidRevocationError, check_id
 
 if TYPE_CHECKING:
     from .revocation import RevocationList
@@ -27,16 +29,34 @@ logger = logging.getLogger("cognito_guard.revocation")
 
 _STREAM_LENGTH = 100_000  # kept approximately; a process further behind than this resyncs in full anyway
 _BATCH = 500  # records per script call when writing back
+_READ = 1000  # stream entries per read; far fewer than the stream keeps, so a full read is how lagging shows
 _BLOCK_MS = 1000  # how long one XREAD waits: also how often the mirror notes that Redis is still there
 _MAX_BACKOFF = 30.0
 
 
+# One record written by hand in another encoding must be skipped like any malformed one, not fail the whole read (and,
+# in the stream, every read after it): undecodable bytes become lone surrogates, which parse_record refuses.
+_ENCODING_ERRORS = "surrogateescape"
+
+
+def _stream_id(entry_id: str) -> tuple[int, int]:
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
 def parse_record(field: object, value: object) -> tuple[str, str, float, float] | None:
-    """``(kind, id, at, expires_at)`` of a record read from Redis, or None if it is malformed."""
+    """``(kind, id, at, expires_at)`` of a record read from Redis, or None if it is malformed.
+
+    The id must be one the list's own ways in accept: bytes that were not UTF-8 arrive as lone surrogates (see
+    ``_ENCODING_ERRORS``), which are not printable, so they are refused here with every other malformed record."""
     if not isinstance(field, str) or not isinstance(value, str) or len(field) < 3 or field[1] != ":":
         return None
     kind, ident = field[0], field[2:]
-    if kind not in ("f", "t", "u") or not ident:
+    if kind not in ("f", "t", "u"):
+        return None
+    try:
+        check_id(ident, "id")
+    except InvalidRevocationError:
         return None
     parts = value.split(" ")
     if len(parts) != 2:
@@ -61,7 +81,7 @@ class RedisMirror:
         self._keys = _redis.keys_of(_redis.check_namespace(namespace), "revocations", "entries", "expiry", "log")
         self._resync_interval = resync_interval
         self._clock = clock
-        self._client: Any = _redis.connect(self._url)
+        self._client: Any = _redis.connect(self._url, encoding_errors=_ENCODING_ERRORS)
         self._script: Any = self._client.register_script(_redis.REVOKE_SCRIPT)
         self.synced_at = -math.inf  # last successful contact (clock seconds)
         self.connected = False
@@ -72,8 +92,6 @@ class RedisMirror:
     # -- writes -----------------------------------------------------------------------------------------------------
     def write(self, records: Iterable[tuple[str, float, float]]) -> None:
         """Store and publish records. Raises RevocationUnavailableError when Redis cannot be reached."""
-        import redis
-
         args: list[Any] = []
         for field, at, expires in records:
             args += [field, f"{at:.3f}", f"{expires:.3f}"]
@@ -81,7 +99,7 @@ class RedisMirror:
             return
         try:
             self._script(keys=list(self._keys), args=[f"{self._clock():.3f}", _STREAM_LENGTH, *args])
-        except redis.RedisError as error:
+        except _redis.failures() as error:
             logger.warning("could not store a revocation in Redis (%s): this process enforces it", type(error).__name__)
             raise RevocationUnavailableError(
                 "the revocation could not be stored in Redis: it holds in this process only until Redis is back",
@@ -90,48 +108,63 @@ class RedisMirror:
 
     # -- reads --------------------------------------------------------------------------------------------------------
     def resync(self) -> None:
-        """Merge everything Redis holds into the mirror, write back what Redis lost, and note the stream position.
+        """Merge everything Redis holds into the mirror, write back what Redis lost or holds older, and note the
+        stream position.
 
         Raises RevocationUnavailableError when Redis cannot be reached."""
-        import redis
-
         entries, _, log = self._keys
         try:
             newest = self._client.xrevrange(log, count=1)
             last_id = newest[0][0] if newest else "0-0"
-            remote: set[str] = set()
+            # Fields Redis holds as this process does. Not merely present: a user signed out again while Redis was
+            # out of reach has a later time here than the one Redis kept, and the other processes need the later.
+            current: set[str] = set()
             for field, value in self._client.hscan_iter(entries, count=1000):
-                remote.add(field)
-                self._apply(field, value)
+                record = self._parse(field, value)
+                if record is not None and not self._owner.apply(*record):
+                    current.add(field)
             now = self._clock()
-            lost = [record for record in self._owner.records() if record[0] not in remote and record[2] > now + 5]
+            lost = [record for record in self._owner.records() if record[0] not in current and record[2] > now + 5]
             if lost:
                 logger.warning("Redis lacked %d revocations this process holds: writing them back", len(lost))
                 for start in range(0, len(lost), _BATCH):
                     self.write(lost[start : start + _BATCH])
-        except redis.RedisError as error:
+        except _redis.failures() as error:
             self._lost_contact(error)
             raise RevocationUnavailableError("Redis could not be reached to read the revocation list") from None
         self._last_id = last_id
         self._heard_from_redis()
 
-    def _apply(self, field: object, value: object) -> None:
+    def _parse(self, field: object, value: object) -> tuple[str, str, float, float] | None:
         record = parse_record(field, value)
         if record is None:
             self._owner.rejected += 1
             logger.warning("skipped a malformed revocation record in Redis")
-            return
-        self._owner.apply(*record)
+        return record
 
-    def _follow(self) -> None:
-        """One blocking read of the stream; applies what arrived."""
+    def _follow(self) -> bool:
+        """One blocking read of the stream; applies what arrived. Returns True when entries this process had not
+        read yet were trimmed off the stream (it fell further behind than the stream keeps): resync then."""
         _, _, log = self._keys
-        answer = self._client.xread({log: self._last_id}, count=1000, block=_BLOCK_MS)
+        position = self._last_id
+        answer = self._client.xread({log: position}, count=_READ, block=_BLOCK_MS)
+        read = 0
         for _stream, messages in answer or ():
             for message_id, fields in messages:
-                self._apply(fields.get("e"), fields.get("v"))
+                record = self._parse(fields.get("e"), fields.get("v"))
+                if record is not None:
+                    self._owner.apply(*record)
                 self._last_id = message_id
+                read += 1
         self._heard_from_redis()
+        # Trimmed past us means about _STREAM_LENGTH newer entries: only a full read can be that far behind.
+        if read < _READ:
+            return False
+        oldest = self._client.xrange(log, count=1)
+        if not oldest or _stream_id(oldest[0][0]) <= _stream_id(position):
+            return False
+        logger.warning("revocation list: fell behind the Redis stream by more than it keeps; resynchronising")
+        return True
 
     def _heard_from_redis(self) -> None:
         if not self.connected and self.synced_at != -math.inf:
@@ -156,8 +189,7 @@ class RedisMirror:
         self._thread.start()
 
     def _run(self) -> None:
-        import redis
-
+        retried: tuple[type[Exception], ...] = (*_redis.failures(), RevocationUnavailableError)
         backoff = 0.0
         need_resync = not self.connected
         next_resync = self._clock() + self._resync_interval
@@ -166,9 +198,9 @@ class RedisMirror:
                 if need_resync or self._clock() >= next_resync:
                     self.resync()
                     need_resync, next_resync = False, self._clock() + self._resync_interval
-                self._follow()
+                need_resync = self._follow()
                 backoff = 0.0
-            except (redis.RedisError, RevocationUnavailableError, OSError) as error:
+            except retried as error:
                 if not isinstance(error, RevocationUnavailableError):
                     self._lost_contact(error)
                 need_resync = True  # the stream may have been trimmed, or Redis restarted empty, meanwhile
@@ -185,7 +217,7 @@ class RedisMirror:
     def _reconnect(self) -> None:
         # A new client may find a cluster where a plain server was assumed while Redis was out of reach.
         try:
-            client = _redis.connect(self._url)
+            client = _redis.connect(self._url, encoding_errors=_ENCODING_ERRORS)
         except Exception:  # the next round tries again
             return
         old, self._client = self._client, client

@@ -56,6 +56,8 @@ _KINDS = (FAMILY, TOKEN, USER)
 _MAX_ID_LENGTH = 1024
 # Kept past the last moment a token could still be accepted: clock skew between hosts and verifier leeway.
 _MARGIN = 600.0
+# Redis stores times to the millisecond: a difference below this is rounding, not a later record.
+_PRECISION = 0.001
 
 
 class InvalidRevocationError(CognitoGuardError, ValueError):
@@ -145,7 +147,7 @@ class RevocationList:
 
             self._redis = RedisMirror(self, redis_url, namespace, float(resync_interval), clock)
             self._redis.start()
-            _after_fork_restart(self)
+            _following.add(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> RevocationList:
@@ -277,6 +279,7 @@ class RevocationList:
     def close(self) -> None:
         """Stop the background synchronisation and close the Redis connections (the mirror stays readable)."""
         if self._redis is not None:
+            _following.discard(self)
             self._redis.close()
 
     def __enter__(self) -> RevocationList:
@@ -296,18 +299,24 @@ class RevocationList:
         if self._redis is not None:
             self._redis.write([(f"{kind}:{ident}", at, expires)])
 
-    def apply(self, kind: str, ident: str, at: float, expires: float) -> None:
-        """Merge one record into the mirror (the later times win). Internal: used by the Redis synchronisation."""
+    def apply(self, kind: str, ident: str, at: float, expires: float) -> bool:
+        """Merge one record into the mirror (the later times win); True if the mirror held later times than these
+        (their source is behind this process). Internal: used by the Redis synchronisation."""
         with self._lock:
             if kind == USER:
-                self._users[ident] = max(at, self._users.get(ident, -math.inf))
-                self._user_expiry[ident] = max(expires, self._user_expiry.get(ident, -math.inf))
+                held_at, held_expires = self._users.get(ident, -math.inf), self._user_expiry.get(ident, -math.inf)
+                self._users[ident] = max(at, held_at)
+                self._user_expiry[ident] = max(expires, held_expires)
+                ahead = held_at > at + _PRECISION or held_expires > expires + _PRECISION
             else:
                 table = self._families if kind == FAMILY else self._tokens
-                table[ident] = max(expires, table.get(ident, -math.inf))
+                held_expires = table.get(ident, -math.inf)
+                table[ident] = max(expires, held_expires)
+                ahead = held_expires > expires + _PRECISION
             now = self._clock()
             if now >= self._next_prune:
                 self._prune(now)
+        return ahead
 
     def records(self) -> list[tuple[str, float, float]]:
         """Every record as ``(field, at, expires_at)``. Internal: the Redis synchronisation writes back lost ones."""
@@ -332,15 +341,18 @@ class RevocationList:
         self._next_prune = now + 60.0
 
 
-def _after_fork_restart(revocations: RevocationList) -> None:
-    """Restart the synchronisation thread in a forked child (gunicorn --preload, multiprocessing): threads do not
-    survive a fork, and the child must not share the parent's sockets."""
-    reference = weakref.ref(revocations)
+# The lists of this process that follow Redis: open, not yet closed. Weak, so a list nobody holds can go.
+_following: weakref.WeakSet[RevocationList] = weakref.WeakSet()
 
-    def restart() -> None:
-        alive = reference()
-        if alive is not None and alive._redis is not None:
-            alive._lock = threading.Lock()  # the parent's lock may have been held by a thread that is gone
-            alive._redis.after_fork()
 
-    os.register_at_fork(after_in_child=restart)
+def _restart_after_fork() -> None:
+    """Restart the synchronisation threads in a forked child (gunicorn --preload, multiprocessing): threads do not
+    survive a fork, and the child must not share the parent's sockets. A closed list stays closed."""
+    for revocations in list(_following):
+        revocations._lock = threading.Lock()  # the parent's lock may have been held by a thread that is gone
+        revocations._redis.after_fork()
+
+
+# Registered once for every list (Windows has no fork, and no register_at_fork).
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restart_after_fork)
