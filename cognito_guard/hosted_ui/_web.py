@@ -404,18 +404,9 @@ class WebSignIn:
         tokens = self._tokens(self.sessions.load(request.cookies))
         if tokens is None:
             return _Check(None)
-        if not tokens.expired(self._clock()):
-            try:
-                claims = self.client.verify_id_token_sync(tokens.id_token or "")
-                return _Check(SignedInUser(claims, tokens))
-            except ServiceUnavailableError as error:
-                return _Check(None, unavailable=error)
-            except ExpiredTokenError:
-                pass
-            except TokenError:
-                return self._signed_out(request)
-        if not tokens.refresh_token:
-            return self._signed_out(request)
+        answer = self._without_refresh(request, tokens)
+        if answer is not None or tokens.refresh_token is None:  # (no refresh token: answered signed out)
+            return answer or self._signed_out(request)
         key = self._sharing.key_of(tokens.refresh_token)
         try:
             with self._sharing.thread_lock(key):
@@ -428,16 +419,8 @@ class WebSignIn:
             return self._signed_out(request)
         return self._after_refresh(request, key, *refreshed)
 
-    def _check_stored(self, request: WebRequest, refresher: StoredRefresh) -> _Check:
-        """The session check with a store: the tokens live there, and an expired session is refreshed once across
-        every worker sharing the store (see :mod:`._stored_refresh`); threads of this worker queue on a lock first."""
-        try:
-            session = self.sessions.load_stored(request.cookies)
-        except ServiceUnavailableError as error:
-            return _Check(None, unavailable=error)
-        tokens = None if session is None else self._tokens(session.data)
-        if session is None or tokens is None:
-            return _Check(None)
+    def _without_refresh(self, request: WebRequest, tokens: TokenSet) -> _Check | None:
+        """The answer for a session whose tokens need no refresh (or cannot have one); None: refresh them."""
         if not tokens.expired(self._clock()):
             try:
                 claims = self.client.verify_id_token_sync(tokens.id_token or "")
@@ -448,8 +431,21 @@ class WebSignIn:
                 pass
             except TokenError:
                 return self._signed_out(request)
-        if not tokens.refresh_token:
-            return self._signed_out(request)
+        return None if tokens.refresh_token else self._signed_out(request)
+
+    def _check_stored(self, request: WebRequest, refresher: StoredRefresh) -> _Check:
+        """The session check with a store: the tokens live there, and an expired session is refreshed once across
+        every worker sharing the store (see :mod:`._stored_refresh`); threads of this worker queue on a lock first."""
+        try:
+            session = self.sessions.load_stored(request.cookies)
+        except ServiceUnavailableError as error:
+            return _Check(None, unavailable=error)
+        tokens = None if session is None else self._tokens(session.data)
+        if session is None or tokens is None:
+            return _Check(None)
+        answer = self._without_refresh(request, tokens)
+        if answer is not None:
+            return answer
         try:
             with self._sharing.thread_lock(("stored", session.session_id)):
                 fresh, claims = refresher.refresh(session)
