@@ -1,6 +1,7 @@
 """cognito_guard: verify Amazon Cognito tokens completely, and guard Python web apps and workers with them."""
 
 from . import errors
+from .alb import AlbClaims, AlbVerifier
 from .claims import Claims
 from .config import Settings, verifier_from_env
 from .errors import (
@@ -21,6 +22,8 @@ from .verifier import CognitoVerifier, TokenUse, UserPool
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlbClaims",
+    "AlbVerifier",
     "AuthorizationError",
     "Claims",
     "CognitoGuardError",

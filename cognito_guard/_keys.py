@@ -17,8 +17,10 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt import PyJWK
 from jwt.algorithms import Algorithm, get_default_algorithms
 from jwt.exceptions import PyJWTError
@@ -111,6 +113,21 @@ def parse_key(jwk: object) -> SigningKey:
     if jwk.get("kty") == "RSA" and public_key.key_size < _MIN_RSA_BITS:
         raise JWKSError(f"RSA key is shorter than {_MIN_RSA_BITS} bits")
     return SigningKey(kid=kid, public_key=public_key, algorithms=algorithms, jwk=dict(jwk))
+
+
+def parse_pem_key(kid: str, pem: bytes) -> SigningKey:
+    """Parse one PEM public key (as an ALB key server publishes it, one per ``kid``) into an ES256
+    :class:`SigningKey`; raises :class:`JWKSError` unless it is a P-256 public key."""
+    try:
+        public_key = load_pem_public_key(pem)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise JWKSError("not a PEM public key") from None
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(public_key.curve, ec.SECP256R1):
+        raise JWKSError("not a P-256 (ES256) public key")
+    numbers = public_key.public_numbers()
+    # The JWK form of the key: what SigningKey compares to tell an unchanged key from a new one.
+    jwk = {"kid": kid, "kty": "EC", "crv": "P-256", "x": numbers.x, "y": numbers.y}
+    return SigningKey(kid=kid, public_key=public_key, algorithms=frozenset({"ES256"}), jwk=jwk)
 
 
 def parse_jwks(document: object, *, source: str = "JWKS") -> dict[str, SigningKey]:
@@ -206,6 +223,13 @@ class StaticKeySet:
             self._keys = parse_jwks(dict(jwks), source=source)
         except JWKSError as error:
             raise ConfigurationError(f"{source} is unusable: {error}") from None
+
+    @classmethod
+    def of(cls, keys: Mapping[str, SigningKey]) -> StaticKeySet:
+        """A static set of already parsed keys (e.g. PEM keys by ``kid``)."""
+        self = cls.__new__(cls)
+        self._keys = dict(keys)
+        return self
 
     @property
     def kids(self) -> frozenset[str]:

@@ -1,18 +1,24 @@
 """Key sets fetched from a JWKS URI: TTL, cooldown, backoff, stale-if-error, one fetch for concurrent misses.
 
+The fetch itself (bounded in time and size, no redirects, whatever answer parsed by the caller), the backoff and the
+one-fetch-per-loop sharing are also what the ALB key server (:mod:`cognito_guard._alb_keys`, one PEM per ``kid``)
+is fetched with.
+
 Public through :mod:`cognito_guard.jwks`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Hashable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import httpx
 
@@ -22,8 +28,15 @@ from .errors import ConfigurationError, KeyNotFoundError, KeysUnavailableError
 logger = logging.getLogger("cognito_guard.jwks")
 
 
-class _FetchError(Exception):
-    """Why a JWKS fetch failed (status, timeout, size, garbage...); logged, never shown to a client."""
+_T = TypeVar("_T")
+
+
+class FetchError(Exception):
+    """Why a key fetch failed (status, timeout, size, garbage...); logged, never shown to a client."""
+
+    def __init__(self, reason: str, *, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 # More doublings than any backoff / max_backoff ratio needs (2 ** 64 > 1e19); well short of float overflow.
@@ -32,30 +45,37 @@ _MAX_DOUBLINGS = 64
 
 @dataclass(frozen=True)
 class FetchOptions:
+    """How keys are fetched (see :class:`JWKSCache` for the meaning of each)."""
+
     timeout: float = 3.0
     max_bytes: int = 256 * 1024
+    cooldown: float = 10.0
+    backoff: float = 1.0
+    max_backoff: float = 60.0
 
 
 def _check_response_head(response: httpx.Response, options: FetchOptions) -> None:
     if response.status_code != 200:
-        raise _FetchError(f"HTTP {response.status_code}")
+        raise FetchError(f"HTTP {response.status_code}", status=response.status_code)
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > options.max_bytes:
-        raise _FetchError(f"response larger than {options.max_bytes} bytes")
+        raise FetchError(f"response larger than {options.max_bytes} bytes")
 
 
-def _decode_body(chunks: list[bytes]) -> dict[str, SigningKey]:
+def _parse_jwks_body(body: bytes) -> dict[str, SigningKey]:
     try:
-        document = json.loads(b"".join(chunks))
+        document = json.loads(body)
     except (ValueError, RecursionError):
-        raise _FetchError("response is not JSON") from None
+        raise FetchError("response is not JSON") from None
     try:
         return parse_jwks(document)
     except JWKSError as error:
-        raise _FetchError(str(error)) from None
+        raise FetchError(str(error)) from None
 
 
-def _read_sync(client: httpx.Client, uri: str, options: FetchOptions, deadline: float) -> dict[str, SigningKey]:
+def _read_sync(
+    client: httpx.Client, uri: str, options: FetchOptions, deadline: float, parse: Callable[[bytes], _T]
+) -> _T:
     chunks: list[bytes] = []
     size = 0
     try:
@@ -64,17 +84,17 @@ def _read_sync(client: httpx.Client, uri: str, options: FetchOptions, deadline: 
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > options.max_bytes:
-                    raise _FetchError(f"response larger than {options.max_bytes} bytes")
+                    raise FetchError(f"response larger than {options.max_bytes} bytes")
                 if time.monotonic() > deadline:
-                    raise _FetchError(f"no complete response within {options.timeout} s")
+                    raise FetchError(f"no complete response within {options.timeout} s")
                 chunks.append(chunk)
     except httpx.HTTPError as error:
-        raise _FetchError(f"{type(error).__name__}") from None
-    return _decode_body(chunks)
+        raise FetchError(f"{type(error).__name__}") from None
+    return parse(b"".join(chunks))
 
 
-def _fetch_sync(client: httpx.Client, uri: str, options: FetchOptions) -> dict[str, SigningKey]:
-    """Fetch within ``options.timeout`` in all, whatever the server does.
+def fetch_sync(client: httpx.Client, uri: str, options: FetchOptions, parse: Callable[[bytes], _T]) -> _T:
+    """Fetch within ``options.timeout`` in all, whatever the server does; ``parse`` turns the body into keys.
 
     httpx's timeouts bound each read, not the exchange: a server trickling its headers a byte at a time could hold us
     (and, through the key set's lock, every caller waiting for keys) as long as it likes. So the exchange runs in a
@@ -82,12 +102,12 @@ def _fetch_sync(client: httpx.Client, uri: str, options: FetchOptions) -> dict[s
     Fetches are rare (one per TTL or cooldown), so a thread each costs nothing that matters.
     """
     deadline = time.monotonic() + options.timeout
-    outcome: list[dict[str, SigningKey] | BaseException] = []
+    outcome: list[_T | BaseException] = []
     done = threading.Event()
 
     def run() -> None:
         try:
-            outcome.append(_read_sync(client, uri, options, deadline))
+            outcome.append(_read_sync(client, uri, options, deadline, parse))
         except BaseException as error:
             outcome.append(error)
         finally:
@@ -95,14 +115,14 @@ def _fetch_sync(client: httpx.Client, uri: str, options: FetchOptions) -> dict[s
 
     threading.Thread(target=run, name="cognito-guard-jwks-fetch", daemon=True).start()
     if not done.wait(options.timeout):
-        raise _FetchError(f"no complete response within {options.timeout} s")
+        raise FetchError(f"no complete response within {options.timeout} s")
     result = outcome[0]
     if isinstance(result, BaseException):
         raise result
     return result
 
 
-async def _fetch_async(client: httpx.AsyncClient, uri: str, options: FetchOptions) -> dict[str, SigningKey]:
+async def fetch_async(client: httpx.AsyncClient, uri: str, options: FetchOptions, parse: Callable[[bytes], _T]) -> _T:
     chunks: list[bytes] = []
 
     async def read() -> None:
@@ -112,19 +132,19 @@ async def _fetch_async(client: httpx.AsyncClient, uri: str, options: FetchOption
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > options.max_bytes:
-                    raise _FetchError(f"response larger than {options.max_bytes} bytes")
+                    raise FetchError(f"response larger than {options.max_bytes} bytes")
                 chunks.append(chunk)
 
     try:
         await asyncio.wait_for(read(), options.timeout)
     except asyncio.TimeoutError:
-        raise _FetchError(f"no complete response within {options.timeout} s") from None
+        raise FetchError(f"no complete response within {options.timeout} s") from None
     except httpx.HTTPError as error:
-        raise _FetchError(f"{type(error).__name__}") from None
-    return _decode_body(chunks)
+        raise FetchError(f"{type(error).__name__}") from None
+    return parse(b"".join(chunks))
 
 
-def _failure_reason(error: Exception) -> str:
+def failure_reason(error: Exception) -> str:
     """What to log for a failed fetch.
 
     Anything a fetch raises is a failed fetch: an injected client that is closed or bound to another event loop, a
@@ -132,9 +152,39 @@ def _failure_reason(error: Exception) -> str:
     backoff, so every request would fetch again. (CancelledError, KeyboardInterrupt and SystemExit are not Exceptions:
     they pass.)
     """
-    if isinstance(error, _FetchError):
+    if isinstance(error, FetchError):
         return str(error)
     return f"{type(error).__name__}: {error}"
+
+
+def backoff_delay(backoff: float, max_backoff: float, failures: int) -> float:
+    """The wait before the next attempt after ``failures`` failed fetches in a row: doubling, capped."""
+    # Cap the exponent: an outage lasts as long as it likes (max_stale is a day), and a float backoff times
+    # 2 ** 1024 raises OverflowError instead of saturating at max_backoff.
+    delay: float = min(max_backoff, backoff * 2 ** min(failures - 1, _MAX_DOUBLINGS))
+    return delay
+
+
+class SharedFetches:
+    """One fetch per (event loop, what) at a time: concurrent callers on a loop await the same task."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[tuple[asyncio.AbstractEventLoop, Hashable], asyncio.Task[None]] = {}
+
+    async def run(self, what: Hashable, fetch: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        loop = asyncio.get_running_loop()
+        slot = (loop, what)
+        task = self._tasks.get(slot)
+        if task is None or task.done():
+            task = loop.create_task(fetch())
+            self._tasks[slot] = task
+            task.add_done_callback(functools.partial(self._forget, slot))
+        # shield: a cancelled request must not cancel the fetch that other requests are waiting on
+        await asyncio.shield(task)
+
+    def _forget(self, slot: tuple[asyncio.AbstractEventLoop, Hashable], task: asyncio.Task[None]) -> None:
+        if self._tasks.get(slot) is task:  # a newer fetch may already have taken its place
+            del self._tasks[slot]
 
 
 class RemoteKeySet:
@@ -177,7 +227,7 @@ class RemoteKeySet:
         self._failures = 0
         self._attempts = 0
         self._thread_lock = threading.Lock()
-        self._inflight: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        self._fetches = SharedFetches()
 
     # -- hot path ---------------------------------------------------------------------------------------------------
     def lookup(self, kid: str, now: float) -> SigningKey | None:
@@ -225,9 +275,7 @@ class RemoteKeySet:
 
     def _record_failure(self, reason: str, now: float) -> None:
         self._failures += 1
-        # Cap the exponent: an outage lasts as long as it likes (max_stale is a day), and a float backoff times
-        # 2 ** 1024 raises OverflowError instead of saturating at max_backoff.
-        delay = min(self._max_backoff, self._backoff * 2 ** min(self._failures - 1, _MAX_DOUBLINGS))
+        delay = backoff_delay(self._backoff, self._max_backoff, self._failures)
         self._next_attempt = now + delay
         kept = "keeping the cached keys" if self._keys is not None and now < self._stale_until else "no usable keys"
         logger.warning(
@@ -268,27 +316,15 @@ class RemoteKeySet:
         return self._settle(kid, self._clock())
 
     async def _shared_refresh(self) -> None:
-        loop = asyncio.get_running_loop()
-        task = self._inflight.get(loop)
-        if task is None or task.done():
-            task = loop.create_task(self._refresh_async())
-            self._inflight[loop] = task
-            task.add_done_callback(self._forget_inflight)
-        # shield: a cancelled request must not cancel the fetch that other requests are waiting on
-        await asyncio.shield(task)
-
-    def _forget_inflight(self, task: asyncio.Task[None]) -> None:
-        loop = task.get_loop()
-        if self._inflight.get(loop) is task:  # a newer fetch may already have taken its place
-            del self._inflight[loop]
+        await self._fetches.run(None, self._refresh_async)
 
     def _refresh_sync(self) -> None:
         self._begin_attempt()
         try:
-            keys = _fetch_sync(self._cache.sync_client(), self.uri, self._cache.fetch_options)
-        except Exception as error:  # whatever went wrong, it is a failed fetch: see _failure_reason
-            reason = _failure_reason(error)
-            if not isinstance(error, _FetchError):  # not the network's doing: keep the traceback for whoever debugs
+            keys = fetch_sync(self._cache.sync_client(), self.uri, self._cache.fetch_options, _parse_jwks_body)
+        except Exception as error:  # whatever went wrong, it is a failed fetch: see failure_reason
+            reason = failure_reason(error)
+            if not isinstance(error, FetchError):  # not the network's doing: keep the traceback for whoever debugs
                 logger.error("unexpected error fetching JWKS from %s", self.uri, exc_info=error)
         else:
             self._record_success(keys, self._clock())
@@ -298,10 +334,10 @@ class RemoteKeySet:
     async def _refresh_async(self) -> None:
         self._begin_attempt()
         try:
-            keys = await _fetch_async(self._cache.async_client(), self.uri, self._cache.fetch_options)
-        except Exception as error:  # whatever went wrong, it is a failed fetch: see _failure_reason
-            reason = _failure_reason(error)
-            if not isinstance(error, _FetchError):  # not the network's doing: keep the traceback for whoever debugs
+            keys = await fetch_async(self._cache.async_client(), self.uri, self._cache.fetch_options, _parse_jwks_body)
+        except Exception as error:  # whatever went wrong, it is a failed fetch: see failure_reason
+            reason = failure_reason(error)
+            if not isinstance(error, FetchError):  # not the network's doing: keep the traceback for whoever debugs
                 logger.error("unexpected error fetching JWKS from %s", self.uri, exc_info=error)
         else:
             self._record_success(keys, self._clock())
@@ -355,7 +391,13 @@ class JWKSCache:
         for name, value in (("cooldown", cooldown), ("max_stale", max_stale), ("backoff", backoff)):
             if value < 0:
                 raise ConfigurationError(f"{name} must not be negative")
-        self.fetch_options = FetchOptions(timeout=timeout, max_bytes=max_bytes)
+        self.fetch_options = FetchOptions(
+            timeout=timeout,
+            max_bytes=max_bytes,
+            cooldown=cooldown,
+            backoff=backoff,
+            max_backoff=max(backoff, max_backoff),
+        )
         self._settings = {
             "ttl": ttl,
             "cooldown": cooldown,

@@ -20,10 +20,12 @@ __all__ = [
     "Header",
     "b64url_decode",
     "b64url_encode",
+    "check_header",
     "decode",
     "decode_json_object",
     "parse_header",
     "split",
+    "split_padded",
 ]
 
 _B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -31,11 +33,15 @@ _B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 # The token is translated once from base64url to standard base64 (what binascii decodes), with the characters that
 # are standard-only ('+', '/') or padding ('=') made invalid ('!'), so the strict decoder refuses all non-base64url.
 _TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
+# The same for tokens whose segments may end in '=' padding (ALB): '=' is kept, for split_padded to check and remove.
+_TO_STANDARD_PADDED = bytes.maketrans(b"-_+/", b"+/!!")
 # Value of each byte of the standard alphabet; 0xFF marks a byte outside it.
 _VALUE = bytes(_B64.index(byte) if byte in _B64 else 0xFF for byte in range(256))
 # By segment length modulo 4: the padding that completes it, and the low bits its last character must leave zero.
 # A length of 1 modulo 4 is impossible: every bit counts as stray (0xFF also catches bytes outside the alphabet).
 _PADDING = (b"", b"", b"==", b"=")
+# By the length modulo 4 of a segment without its padding: how many '=' a padded encoder appends (-1: impossible).
+_PADDING_LENGTH = (0, -1, 2, 1)
 _STRAY_BITS = (0, 0xFF, 0b1111, 0b11)
 _SEGMENT = re.compile(rb"[A-Za-z0-9+/]+")
 _scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
@@ -92,25 +98,57 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+def _ascii(token: object, max_length: int) -> bytes:
+    """The token as ASCII bytes, after checking its type and length (before any decoding)."""
+    if not isinstance(token, str):
+        raise MalformedTokenError(f"token must be a str, not {type(token).__name__}")
+    if len(token) > max_length:
+        raise MalformedTokenError(f"token is longer than {max_length} characters")
+    try:
+        return token.encode("ascii")
+    except UnicodeEncodeError:
+        raise MalformedTokenError("token contains non-ASCII characters") from None
+
+
 def split(token: object, max_length: int) -> tuple[bytes, bytes, bytes, bytes]:
     """Check the token's type and length (before any decoding) and take it apart.
 
     Returns ``(header, payload, signature, signing_input)``: the three segments translated to standard base64 for
     :func:`decode` (which checks them), and the exact bytes the signature covers. Raises :class:`MalformedTokenError`.
     """
-    if not isinstance(token, str):
-        raise MalformedTokenError(f"token must be a str, not {type(token).__name__}")
-    if len(token) > max_length:
-        raise MalformedTokenError(f"token is longer than {max_length} characters")
-    try:
-        data = token.encode("ascii")
-    except UnicodeEncodeError:
-        raise MalformedTokenError("token contains non-ASCII characters") from None
+    data = _ascii(token, max_length)
     parts = data.translate(_TO_STANDARD).split(b".")
     if len(parts) != 3:
         raise MalformedTokenError("token is not three base64url segments separated by dots")
     header, payload, signature = parts
     return header, payload, signature, data[: len(header) + 1 + len(payload)]
+
+
+def _unpad(segment: bytes) -> bytes:
+    """``segment`` without its '=' padding, which must be exactly what a padding encoder appends."""
+    bare = segment.rstrip(b"=")
+    padding = len(segment) - len(bare)
+    if padding and padding != _PADDING_LENGTH[len(bare) & 3]:
+        raise MalformedTokenError("token segment has the wrong '=' padding for its length")
+    if b"=" in bare:
+        raise MalformedTokenError("token segment has '=' before its end")
+    return bare
+
+
+def split_padded(token: object, max_length: int) -> tuple[bytes, bytes, bytes, bytes]:
+    """:func:`split` for tokens whose segments may keep their base64 '=' padding, as an ALB writes them.
+
+    Each segment is either unpadded or padded exactly as base64 pads its length (``==`` or ``=``, never more, never
+    inside); the padding is removed for :func:`decode`, and ``signing_input`` keeps it: the signature covers the text
+    as sent. Raises :class:`MalformedTokenError`.
+    """
+    data = _ascii(token, max_length)
+    parts = data.translate(_TO_STANDARD_PADDED).split(b".")
+    if len(parts) != 3:
+        raise MalformedTokenError("token is not three base64url segments separated by dots")
+    header, payload, signature = parts
+    signing_input = data[: len(header) + 1 + len(payload)]
+    return _unpad(header), _unpad(payload), _unpad(signature), signing_input
 
 
 def decode_json_object(segment: bytes, what: str) -> dict[str, Any]:
@@ -138,7 +176,11 @@ def parse_header(segment: bytes, algorithms: frozenset[str]) -> Header:
     """
     if b" " in segment:
         raise MalformedTokenError("token contains a space (pass the bare token, without a 'Bearer ' prefix)")
-    header = decode_json_object(segment, "header")
+    return check_header(decode_json_object(segment, "header"), algorithms)
+
+
+def check_header(header: dict[str, Any], algorithms: frozenset[str]) -> Header:
+    """Check a decoded protected header (see :func:`parse_header`) and return its ``alg`` and ``kid``."""
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in algorithms:
         raise AlgorithmError(f"token algorithm is not allowed (allowed: {', '.join(sorted(algorithms))})")

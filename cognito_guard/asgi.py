@@ -2,7 +2,8 @@
 
 No framework is imported here: the middleware speaks raw ASGI. It answers refused HTTP requests exactly like the other
 adapters (:mod:`cognito_guard.bearer`), closes refused WebSockets with 1008 before accepting them, and passes lifespan
-(and any other scope type) through untouched.
+(and any other scope type) through untouched. Given an :class:`~cognito_guard.AlbVerifier` it reads the headers an
+Application Load Balancer adds (``x-amzn-oidc-data``...) instead of ``Authorization``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Union
 
+from .alb import AlbVerifier, HeaderValues
 from .bearer import (
     DEFAULT_REALM,
     ErrorAnswer,
@@ -103,6 +105,16 @@ def _other_form(path: str, root_path: str) -> str | None:
 _HTTPAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
+def _header_values(headers: Iterable[tuple[bytes, bytes]]) -> HeaderValues:
+    """Every value of a header by lower-case name, from raw ASGI headers (for :meth:`AlbVerifier.verify_headers`)."""
+
+    def values(name: str) -> list[str]:
+        raw = name.encode("latin-1")
+        return [value.decode("latin-1") for key, value in headers if key == raw]
+
+    return values
+
+
 def _http_answer(answer: ErrorAnswer) -> _HTTPAnswer:
     # Same bytes as Starlette's JSONResponse, so every adapter answers alike.
     body = json.dumps(answer.body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
@@ -124,7 +136,9 @@ async def reject_websocket(receive: Receive, send: Send, answer: ErrorAnswer) ->
 class CognitoAuthMiddleware:
     """Require a valid Cognito bearer token on all (or selected) paths of any ASGI app.
 
-    - ``verifier``: the :class:`CognitoVerifier` (its default requirements apply too).
+    - ``verifier``: the :class:`CognitoVerifier` (its default requirements apply too); or, behind an Application Load
+      Balancer that authenticates users, an :class:`~cognito_guard.AlbVerifier`: then the ALB's ``x-amzn-oidc-data``
+      header (and ``x-amzn-oidc-accesstoken`` if it checks that too) is verified instead of a bearer token.
     - ``include``: paths to protect (default: all); ``exclude``: paths left public. A rule is a path prefix such as
       ``"/api"`` (matching ``/api`` and ``/api/...``, not ``/apiary``) or a ``re.compile(...)`` pattern that must match
       the whole path. A rule applies when it names the full path or the path below ``root_path`` (uvicorn
@@ -147,19 +161,20 @@ class CognitoAuthMiddleware:
         self,
         app: ASGIApp,
         *,
-        verifier: CognitoVerifier,
+        verifier: CognitoVerifier | AlbVerifier,
         include: PathRule | Iterable[PathRule] | None = None,
         exclude: PathRule | Iterable[PathRule] | None = None,
         require: Requirement | None = None,
         realm: str = DEFAULT_REALM,
         allow_preflight: bool = False,
     ) -> None:
-        if not isinstance(verifier, CognitoVerifier):
-            raise ConfigurationError("verifier must be a CognitoVerifier")
+        if not isinstance(verifier, (CognitoVerifier, AlbVerifier)):
+            raise ConfigurationError("verifier must be a CognitoVerifier or an AlbVerifier")
         if require is not None and not isinstance(require, Requirement):
             raise ConfigurationError("require must be a Requirement, made with cognito_guard.require(...)")
         self.app = app
         self.verifier = verifier
+        self._alb = verifier if isinstance(verifier, AlbVerifier) else None
         self.realm = check_realm(realm)
         self._include = None if include is None else _PathRules(include, "include")
         self._exclude = None if exclude is None else _PathRules(exclude, "exclude")
@@ -202,11 +217,14 @@ class CognitoAuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            token = bearer_token(asgi_authorization(scope["headers"]))
-            if token is None:
+            if self._alb is None:
+                token = bearer_token(asgi_authorization(scope["headers"]))
+                claims = None if token is None else await self.verifier.verify(token)
+            else:
+                claims = await self._alb.verify_headers(_header_values(scope["headers"]))
+            if claims is None:
                 await self._refuse(scope, receive, send, self._unauthenticated, self._unauthenticated_http)
                 return
-            claims = await self.verifier.verify(token)
             if self._requirement is not None:
                 if self._requirement_is_async:
                     await self._requirement.check_async(claims)
@@ -259,7 +277,7 @@ class CognitoAuthMiddleware:
 
 
 def cognito_lifespan(
-    verifier: CognitoVerifier, *, require_keys: bool = False
+    verifier: CognitoVerifier | AlbVerifier, *, require_keys: bool = False
 ) -> Callable[[object], AbstractAsyncContextManager[None]]:
     """A lifespan (``Starlette(lifespan=...)``, ``FastAPI(lifespan=...)``) that fetches the verifier's keys at start-up
     and closes its HTTP clients at shutdown.

@@ -38,6 +38,7 @@ __all__ = [
     "SignInError",
     "SignInStateError",
     "SignatureError",
+    "SignerError",
     "TokenEndpointUnavailableError",
     "TokenError",
     "TokenNotCheckableError",
@@ -148,6 +149,13 @@ class AudienceError(TokenError):
     """The access token's ``aud`` (resource binding) does not name the required audience."""
 
     code = "invalid_audience"
+
+
+class SignerError(TokenError):
+    """An ALB token's ``signer`` is not one of the configured load balancer ARNs: any ALB in the region can sign tokens
+    that verify with the shared key server, so a token from someone else's ALB is refused."""
+
+    code = "invalid_signer"
 
 
 # --- 403: valid token, not allowed ---------------------------------------------------------------------------------

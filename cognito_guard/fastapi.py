@@ -13,6 +13,9 @@
 
     admin = APIRouter(dependencies=[Depends(auth.require(groups=["admin"]))])
 
+Behind an Application Load Balancer that authenticates users, ``CognitoAuth(AlbVerifier(...))`` verifies the ALB's
+``x-amzn-oidc-data`` header instead of a bearer token, with the same requirements and refusals.
+
 Refusals are answered exactly like every other cognito_guard adapter (see :mod:`cognito_guard.bearer`): 401/403/503
 with RFC 6750 ``WWW-Authenticate`` and ``Retry-After`` headers and a JSON body ``{"detail": ..., "code": ...}``.
 WebSocket handshakes are closed with code 1008 before they are accepted.
@@ -27,15 +30,17 @@ from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import HTTPException, Security
+from fastapi.openapi.models import APIKey as APIKeyModel
+from fastapi.openapi.models import APIKeyIn, OAuthFlowAuthorizationCode, OAuthFlows
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.openapi.models import OAuth2 as OAuth2Model
-from fastapi.openapi.models import OAuthFlowAuthorizationCode, OAuthFlows
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
 from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
+from .alb import DATA_HEADER, AlbVerifier
 from .bearer import (
     DEFAULT_REALM,
     ErrorAnswer,
@@ -123,7 +128,9 @@ class CognitoAuth(SecurityBase):
     """A FastAPI security dependency: ``Depends(auth)`` / ``Security(auth, scopes=[...])`` gives the route
     the verified :class:`Claims`.
 
-    The token comes from ``Authorization: Bearer`` (scheme case-insensitive). Options:
+    The token comes from ``Authorization: Bearer`` (scheme case-insensitive); with an :class:`AlbVerifier` (ALB
+    mode) from the ``x-amzn-oidc-data`` header an Application Load Balancer adds (and ``x-amzn-oidc-accesstoken``
+    when the verifier checks it too), declared in OpenAPI as an API key header. Options:
 
     - ``realm``: the realm of the ``WWW-Authenticate`` challenges (default ``"api"``).
     - ``auto_error``: with ``False`` a request without any bearer token gets ``None`` instead of a 401; a token that
@@ -135,13 +142,16 @@ class CognitoAuth(SecurityBase):
       access logs). ``websocket_subprotocol``: also read it from the subprotocol offered right after this marker,
       e.g. ``new WebSocket(url, ["bearer", token])``; accept with ``subprotocol=auth.accepted_subprotocol(websocket)``.
 
+    ``hosted_ui`` and the WebSocket token options do not apply in ALB mode (the ALB signs users in and sends the
+    headers on WebSocket handshakes too): passing them raises :class:`ConfigurationError`.
+
     Use ``FastAPI(lifespan=auth.lifespan)`` (or ``async with auth.lifespan(app)`` in your own lifespan) to fetch the
     keys at start-up and close the verifier's HTTP clients at shutdown.
     """
 
     def __init__(
         self,
-        verifier: CognitoVerifier,
+        verifier: CognitoVerifier | AlbVerifier,
         *,
         realm: str = DEFAULT_REALM,
         auto_error: bool = True,
@@ -151,8 +161,16 @@ class CognitoAuth(SecurityBase):
         websocket_query_param: str | None = None,
         websocket_subprotocol: str | None = None,
     ) -> None:
-        if not isinstance(verifier, CognitoVerifier):
-            raise ConfigurationError("CognitoAuth needs a CognitoVerifier (or use CognitoAuth.from_env())")
+        if not isinstance(verifier, (CognitoVerifier, AlbVerifier)):
+            raise ConfigurationError(
+                "CognitoAuth needs a CognitoVerifier or an AlbVerifier (or use CognitoAuth.from_env())"
+            )
+        if isinstance(verifier, AlbVerifier) and (
+            hosted_ui is not None or websocket_query_param is not None or websocket_subprotocol is not None
+        ):
+            raise ConfigurationError(
+                "behind an ALB the tokens come from its headers: hosted_ui and websocket_* options do not apply"
+            )
         check_realm(realm)
         for name, value in (
             ("websocket_query_param", websocket_query_param),
@@ -169,7 +187,15 @@ class CognitoAuth(SecurityBase):
         self.websocket_query_param = websocket_query_param
         self.websocket_subprotocol = websocket_subprotocol
         self._description = description
-        if hosted_ui is None:
+        self.model: HTTPBearerModel | OAuth2Model | APIKeyModel
+        if isinstance(verifier, AlbVerifier):
+            self.model = APIKeyModel(
+                **{"in": APIKeyIn.header},  # type: ignore[arg-type]
+                name=DATA_HEADER,
+                description=description
+                or "Added by the AWS Application Load Balancer that signed the user in; clients never send it.",
+            )
+        elif hosted_ui is None:
             self.model = HTTPBearerModel(
                 bearerFormat="JWT", description=description or "An Amazon Cognito access or ID token."
             )
@@ -222,14 +248,19 @@ class CognitoAuth(SecurityBase):
         Raises :class:`CognitoHTTPException` over HTTP, :class:`WebSocketException` (1008) on a WebSocket.
         """
         try:
-            token = bearer_token(asgi_authorization(connection.scope["headers"]))
-            if token is None and connection.scope["type"] == "websocket":
-                token = self._websocket_token(connection)
-            if token is None:
+            verifier = self._root._verifier
+            claims: Claims | None
+            if isinstance(verifier, AlbVerifier):
+                claims = await verifier.verify_headers(connection.headers.getlist)
+            else:
+                token = bearer_token(asgi_authorization(connection.scope["headers"]))
+                if token is None and connection.scope["type"] == "websocket":
+                    token = self._websocket_token(connection)
+                claims = None if token is None else await verifier.verify(token)
+            if claims is None:
                 if not self.auto_error:
                     return None
                 raise self._refusal(connection, None)
-            claims = await self._root._verifier.verify(token)
             if security_scopes.scopes:
                 self._scope_requirement(security_scopes.scopes).check(claims)
         except CognitoGuardError as error:
@@ -237,14 +268,16 @@ class CognitoAuth(SecurityBase):
         return claims
 
     @property
-    def verifier(self) -> CognitoVerifier:
-        """The :class:`CognitoVerifier` used; assign another (e.g. a test kit's) and every variant follows."""
+    def verifier(self) -> CognitoVerifier | AlbVerifier:
+        """The verifier used; assign another of the same kind (e.g. a test kit's) and every variant follows."""
         return self._root._verifier
 
     @verifier.setter
-    def verifier(self, verifier: CognitoVerifier) -> None:
-        if not isinstance(verifier, CognitoVerifier):
-            raise ConfigurationError("CognitoAuth needs a CognitoVerifier")
+    def verifier(self, verifier: CognitoVerifier | AlbVerifier) -> None:
+        if not isinstance(verifier, (CognitoVerifier, AlbVerifier)):
+            raise ConfigurationError("CognitoAuth needs a CognitoVerifier or an AlbVerifier")
+        if isinstance(verifier, AlbVerifier) != isinstance(self._root._verifier, AlbVerifier):
+            raise ConfigurationError("a CognitoAuth keeps its kind of verifier (bearer or ALB): make a new one")
         self._root._verifier = verifier
 
     @cached_property

@@ -12,8 +12,10 @@
         return {"user": current_claims.username}
 
 Tokens are checked with :meth:`CognitoVerifier.verify_sync` (no event loop); one verifier per app is shared by every
-request and thread. Refusals are the same JSON 401/403/503 answers as every cognito_guard adapter (see
-:mod:`cognito_guard.bearer`), raised as werkzeug ``HTTPException`` s so ``@app.errorhandler(401)`` can restyle them.
+request and thread. With ``verifier=AlbVerifier(...)`` the guard reads the ``x-amzn-oidc-*`` headers an Application
+Load Balancer adds instead of ``Authorization``. Refusals are the same JSON 401/403/503 answers as every cognito_guard
+adapter (see :mod:`cognito_guard.bearer`), raised as werkzeug ``HTTPException`` s so ``@app.errorhandler(401)`` can
+restyle them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from flask import Flask, current_app, g, has_request_context, request
 from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.local import LocalProxy
 
+from .alb import AlbVerifier
 from .bearer import (
     DEFAULT_REALM,
     ErrorAnswer,
@@ -64,7 +67,7 @@ def settings_from_config(config: Mapping[str, Any], environ: Mapping[str, str] |
 
 @dataclass(frozen=True)
 class _AppState:
-    verifier: CognitoVerifier
+    verifier: CognitoVerifier | AlbVerifier
     realm: str
 
 
@@ -87,17 +90,23 @@ class CognitoGuard:
     """Flask extension guarding views with Cognito tokens: ``CognitoGuard(app)`` or ``guard.init_app(app)``.
 
     ``verifier``: use this :class:`CognitoVerifier` for every app instead of building one from the ``COGNITO_*``
-    settings (see :func:`settings_from_config`). ``realm``: the ``realm`` of ``WWW-Authenticate`` challenges.
+    settings (see :func:`settings_from_config`); an :class:`AlbVerifier` verifies the headers an Application Load
+    Balancer adds (``x-amzn-oidc-data``...) instead of bearer tokens. ``realm``: the ``realm`` of ``WWW-Authenticate``
+    challenges.
 
     Raises :class:`ConfigurationError` (at construction / ``init_app``) on missing or invalid settings.
     """
 
     def __init__(
-        self, app: Flask | None = None, *, verifier: CognitoVerifier | None = None, realm: str = DEFAULT_REALM
+        self,
+        app: Flask | None = None,
+        *,
+        verifier: CognitoVerifier | AlbVerifier | None = None,
+        realm: str = DEFAULT_REALM,
     ) -> None:
         check_realm(realm)
-        if verifier is not None and not isinstance(verifier, CognitoVerifier):
-            raise ConfigurationError("verifier must be a CognitoVerifier")
+        if verifier is not None and not isinstance(verifier, (CognitoVerifier, AlbVerifier)):
+            raise ConfigurationError("verifier must be a CognitoVerifier or an AlbVerifier")
         self.realm = realm
         self._verifier = verifier
         if app is not None:
@@ -112,7 +121,7 @@ class CognitoGuard:
         app.extensions.setdefault(_EXTENSION, {})[self] = _AppState(verifier, self.realm)
         app.teardown_request(_forget_claims)
 
-    def verifier_for(self, app: Flask | None = None) -> CognitoVerifier:
+    def verifier_for(self, app: Flask | None = None) -> CognitoVerifier | AlbVerifier:
         """The verifier serving ``app`` (default: the current app), e.g. to call ``warm_up_sync()`` at start-up.
 
         Raises :class:`RuntimeError` if :meth:`init_app` was not called for that app.
@@ -215,13 +224,18 @@ class CognitoGuard:
         """Verify the request's bearer token and store its claims on ``flask.g``; raise the refusal otherwise."""
         state = self._state()
         try:
-            token = bearer_token(single_authorization(request.headers.getlist("Authorization")))
-            if token is None:
+            verifier = state.verifier
+            claims: Claims | None
+            if isinstance(verifier, AlbVerifier):
+                claims = verifier.verify_headers_sync(request.headers.getlist)
+            else:
+                token = bearer_token(single_authorization(request.headers.getlist("Authorization")))
+                claims = None if token is None else verifier.verify_sync(token)
+            if claims is None:
                 if optional:
                     setattr(g, _CLAIMS, None)
                     return
                 raise _refusal(unauthenticated_answer(state.realm))
-            claims = state.verifier.verify_sync(token)
             if requirement:
                 requirement.check(claims)
         except CognitoGuardError as error:

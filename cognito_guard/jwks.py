@@ -15,6 +15,7 @@ from ._keys import (
     load_jwks_file,
     parse_jwks,
     parse_key,
+    parse_pem_key,
 )
 from ._remote_keys import FetchOptions, JWKSCache, RemoteKeySet
 
@@ -31,4 +32,5 @@ __all__ = [
     "load_jwks_file",
     "parse_jwks",
     "parse_key",
+    "parse_pem_key",
 ]

@@ -4,7 +4,8 @@ every cognito_guard adapter. The pure ASGI middleware (:mod:`cognito_guard.asgi`
 ``request.auth.scopes`` holds ``"authenticated"``, the token's scopes and ``"group:NAME"`` for each Cognito group, so
 Starlette's own ``@requires("orders/read")`` and ``@requires("group:admin")`` work (with Starlette's bare 403); this
 module's :func:`requires` answers 401/403 with the JSON body and ``WWW-Authenticate`` header of
-:mod:`cognito_guard.bearer`.
+:mod:`cognito_guard.bearer`. Given an :class:`~cognito_guard.AlbVerifier`, the backend (and the middleware) read the
+``x-amzn-oidc-*`` headers an Application Load Balancer adds instead of ``Authorization``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from .alb import AlbVerifier
 from .asgi import CLAIMS_KEY, CognitoAuthMiddleware, PathRule, cognito_lifespan, reject_websocket
 from .bearer import (
     DEFAULT_REALM,
@@ -101,23 +103,32 @@ def _auth_scopes(claims: Claims) -> list[str]:
 
 
 class CognitoAuthBackend(AuthenticationBackend):
-    """Authenticates ``Authorization: Bearer`` tokens for Starlette's ``AuthenticationMiddleware``.
+    """Authenticates ``Authorization: Bearer`` tokens for Starlette's ``AuthenticationMiddleware`` (with an
+    :class:`AlbVerifier`: the ALB's ``x-amzn-oidc-data`` header).
 
-    No bearer token: the request goes on unauthenticated (``UnauthenticatedUser``). A refused token (or keys
-    unavailable, or the verifier's default requirements unmet) raises :class:`CognitoAuthenticationError`, which
-    :func:`on_error` answers with 401/403/503. Use :func:`cognito_authentication` to get both wired in.
+    No bearer token (no ALB header): the request goes on unauthenticated (``UnauthenticatedUser``). A refused token
+    (or keys unavailable, or the verifier's default requirements unmet) raises :class:`CognitoAuthenticationError`,
+    which :func:`on_error` answers with 401/403/503. Use :func:`cognito_authentication` to get both wired in.
     """
 
-    def __init__(self, verifier: CognitoVerifier, *, realm: str = DEFAULT_REALM) -> None:
+    def __init__(self, verifier: CognitoVerifier | AlbVerifier, *, realm: str = DEFAULT_REALM) -> None:
+        if not isinstance(verifier, (CognitoVerifier, AlbVerifier)):
+            raise ConfigurationError("verifier must be a CognitoVerifier or an AlbVerifier")
         self.verifier = verifier
         self.realm = check_realm(realm)
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         try:
-            token = bearer_token(single_authorization(conn.headers.getlist("authorization")))
-            if token is None:  # no header, or another scheme (Basic...): not ours to judge
+            verifier = self.verifier
+            claims: Claims | None
+            if isinstance(verifier, AlbVerifier):
+                claims = await verifier.verify_headers(conn.headers.getlist)
+            else:
+                token = bearer_token(single_authorization(conn.headers.getlist("authorization")))
+                # No header, or another scheme (Basic...): not ours to judge.
+                claims = None if token is None else await verifier.verify(token)
+            if claims is None:
                 return None
-            claims = await self.verifier.verify(token)
         except CognitoGuardError as error:
             raise CognitoAuthenticationError(error, self.realm) from None
         return AuthCredentials(_auth_scopes(claims)), CognitoUser(claims)
@@ -154,7 +165,7 @@ class _AuthenticationMiddleware(AuthenticationMiddleware):
         await self.app(scope, receive, send)
 
 
-def cognito_authentication(verifier: CognitoVerifier, *, realm: str = DEFAULT_REALM) -> Middleware:
+def cognito_authentication(verifier: CognitoVerifier | AlbVerifier, *, realm: str = DEFAULT_REALM) -> Middleware:
     """``AuthenticationMiddleware`` with :class:`CognitoAuthBackend` and :func:`on_error`, ready for
     ``Starlette(middleware=[cognito_authentication(verifier)])``; refused WebSockets are closed with 1008."""
     return Middleware(_AuthenticationMiddleware, backend=CognitoAuthBackend(verifier, realm=realm), on_error=on_error)

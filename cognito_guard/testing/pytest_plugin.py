@@ -2,6 +2,7 @@
 
 - ``cognito_issuer``: a fresh :class:`LocalIssuer` per test (its keys, ``cognito_issuer_keys``, made once per session).
 - ``cognito_verifier``: a :class:`CognitoVerifier` for that issuer's access tokens with the keys preloaded.
+- ``cognito_alb``: a :class:`LocalAlb` in front of that issuer (``cognito_alb.verifier()``, ``cognito_alb.headers()``).
 - ``cognito_dev_server``: the local Cognito stand-in running on 127.0.0.1 (needs starlette and uvicorn), configured
   by the ``cognito_dev_config`` fixture (override it for your own pool; default: the built-in pool).
 """
@@ -15,6 +16,7 @@ import pytest
 
 from ..verifier import CognitoVerifier
 from ._issuer import LocalIssuer, SigningKeyPair
+from .alb import LocalAlb
 
 if TYPE_CHECKING:
     from .devserver.config import PoolConfig
@@ -40,6 +42,13 @@ def cognito_issuer(cognito_issuer_keys: tuple[SigningKeyPair, SigningKeyPair]) -
 def cognito_verifier(cognito_issuer: LocalIssuer) -> CognitoVerifier:
     """A verifier for ``cognito_issuer``'s access tokens, offline (preloaded JWKS)."""
     return cognito_issuer.verifier(token_use="access")
+
+
+@pytest.fixture
+def cognito_alb(cognito_issuer: LocalIssuer) -> LocalAlb:
+    """A local Application Load Balancer in front of ``cognito_issuer``: it signs ``x-amzn-oidc-data`` tokens for the
+    pool's users (``headers()`` adds their access token), and ``verifier()`` is an offline :class:`AlbVerifier`."""
+    return LocalAlb(pool=cognito_issuer)
 
 
 @pytest.fixture(scope="session")
