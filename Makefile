@@ -30,6 +30,9 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/verify.py
 	$(BIN)/python benchmarks/asgi.py
+	$(BIN)/python benchmarks/revocation.py
+	$(BIN)/python benchmarks/sessions.py
+	$(BIN)/python benchmarks/alb.py
 
 clean:
 	rm -rf $(VENV) .venv310 .pytest_cache .mypy_cache .ruff_cache .hypothesis
