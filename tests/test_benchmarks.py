@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from redis_support import require_redis
+
 ROOT = Path(__file__).resolve().parent.parent
 RATIO = re.compile(r" (-?\d+\.\d\d)x")  # a median per-round ratio, as the tables print it
 
@@ -133,3 +135,23 @@ def test_asgi_benchmark_prints_each_guard_against_the_unguarded_app_and_what_it_
         "ASGI middleware: guarded - no middleware",
     ):
         assert re.search(r" -?\d+\.\d us +\d+\.\d\dx  (PASS|MISS)$", line_of(added, label))
+
+
+def test_revocation_benchmark_prints_its_four_figures() -> None:
+    require_redis()
+    out = run("revocation.py", "--tokens", "20", "--rounds", "2", "--records", "1000", "--revocations", "5")
+    assert all(label in out for label in ("(a) warm", "(b) cold", "(c) RevocationList.check", "(d) "))
+
+
+def test_sessions_benchmark_prints_the_added_time_per_store_and_one_redis_command_per_view() -> None:
+    require_redis()
+    out = run("sessions.py", "--quick")
+    assert ratio_of(line_of(out, "RedisSessionStore (loopback)")) > 0
+    assert "Redis commands per page view: 1.00" in out
+    assert "3 workers, Redis store" in out
+
+
+def test_alb_benchmark_prints_the_cold_ratio_to_the_es256_floor() -> None:
+    out = run("alb.py", "--tokens", "20", "--rounds", "2")
+    assert ratio_of(line_of(out, "AlbVerifier cold, verify_sync ")) > 0
+    assert ratio_of(line_of(out, "AlbVerifier warm, verify_sync")) > 0

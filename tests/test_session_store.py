@@ -242,3 +242,19 @@ def test_the_store_works_on_a_redis_cluster(redis_cluster: RedisCluster) -> None
     finally:
         worker_a.close()
         worker_b.close()
+
+
+def test_a_cluster_with_every_node_down_is_a_503_error_not_a_cluster_exception() -> None:
+    from redis_support import require_redis
+
+    require_redis(cluster=True)
+    with RedisCluster() as cluster:  # of its own: this test kills it
+        store = RedisSessionStore(cluster.url)
+        store.set("session:abc", {}, ttl=60)
+        for node in cluster.nodes:
+            node.kill()
+        try:
+            with pytest.raises(SessionStoreUnavailableError):
+                store.get("session:abc")
+        finally:
+            store.close()

@@ -73,11 +73,9 @@ class RedisSessionStore:
         return f"{{{self._namespace}:hosted_ui:{group}}}{mark}{rest}"
 
     def _call(self, what: str, operation: Callable[[], _T]) -> _T:
-        import redis
-
         try:
             return operation()
-        except redis.RedisError as error:
+        except _redis.failures() as error:
             logger.warning("session store: Redis could not %s (%s)", what, type(error).__name__)
             raise SessionStoreUnavailableError("the session store (Redis) cannot be reached", retry_after=1.0) from None
 
