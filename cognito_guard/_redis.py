@@ -57,9 +57,9 @@ def connect(url: str, *, encoding_errors: str = "strict") -> redis.Redis:
 
     Replies are decoded as UTF-8 with ``encoding_errors`` (``"surrogateescape"`` keeps bytes that are not UTF-8 as
     lone surrogates for the caller to refuse, where ``"strict"`` fails the whole reply over one bad value). Raises
-    :class:`ConfigurationError` when redis-py is not installed. Connecting is lazy for a plain server; the cluster
-    check asks the server once and, if it cannot be reached, assumes a plain server (the sync loop reconnects later
-    and the next :func:`connect` of a new process asks again).
+    :class:`ConfigurationError` when redis-py is not installed or cannot read ``url``. Connecting is lazy for a
+    plain server; the cluster check asks the server once and, if it cannot be reached, assumes a plain server (the
+    sync loop reconnects later and the next :func:`connect` of a new process asks again).
     """
     try:
         import redis
@@ -73,7 +73,10 @@ def connect(url: str, *, encoding_errors: str = "strict") -> redis.Redis:
         "socket_timeout": SOCKET_TIMEOUT,
         "health_check_interval": 30,
     }
-    client = redis.Redis.from_url(url, **options)
+    try:
+        client = redis.Redis.from_url(url, **options)
+    except ValueError:  # a port, database or option redis-py cannot read; its message may quote the URL
+        raise ConfigurationError("the Redis URL is malformed (port, database or a query option)") from None
     if url.lower().startswith("unix://"):
         return client
     try:
