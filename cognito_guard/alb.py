@@ -77,18 +77,17 @@ _MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z, as in the verifier
 
 # A result-cache entry: (claims, key set, kid, key, not_before, not_after). Plain tuples: this is the hot path.
 _Verified = tuple[AlbClaims, KeySet, str, SigningKey, float, float]
-# A parsed, not yet trusted token: (kid, signer, client, payload, signing input, signature segment, key set).
+# A parsed, not yet trusted token: (kid, signer, client, payload, signing input, raw signature, key set).
 _Parsed = tuple[str, str, object, dict[str, Any], bytes, bytes, KeySet]
 
 
 def _es256(public_key: ec.EllipticCurvePublicKey, signing_input: bytes, signature: bytes) -> bool:
-    """True when ``signature`` (JWS form: R || S, 32 bytes each) is the P-256/SHA-256 signature of ``signing_input``.
+    """True when ``signature`` (JWS form: R || S, 32 bytes each, checked by ``_parse``) is the P-256/SHA-256
+    signature of ``signing_input``.
 
     ``cryptography`` takes DER: the conversion is all that stands between the token and OpenSSL (no PyJWT wrapper on
-    the hot path). A signature of any other length is refused before OpenSSL sees it.
+    the hot path).
     """
-    if len(signature) != 64:
-        return False
     der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
     try:
         public_key.verify(der, signing_input, _ECDSA_SHA256)
@@ -327,12 +326,16 @@ class AlbVerifier:
         if key_set is None:
             raise SignerError("token was not signed by an accepted load balancer (its 'signer' is not an alb_arn)")
         payload = _token.decode_json_object(payload_segment, "payload")
-        return kid, signer, header.get("client"), payload, signing_input, signature_segment, key_set  # type: ignore[return-value]
+        # Also before any fetch: a token that is unsigned, or signed in another form (DER), can never verify.
+        signature = _token.decode(signature_segment)
+        if len(signature) != 64:
+            raise SignatureError("token signature is not an ES256 signature (64 bytes, R || S)")
+        return kid, signer, header.get("client"), payload, signing_input, signature, key_set  # type: ignore[return-value]
 
     def _check(self, token: str, parsed: _Parsed, key: SigningKey, now: float) -> AlbClaims:
         """Signature, then claims; cache and return the result."""
-        kid, signer, client, payload, signing_input, signature_segment, key_set = parsed
-        if not _es256(key.public_key, signing_input, _token.decode(signature_segment)):
+        kid, signer, client, payload, signing_input, signature, key_set = parsed
+        if not _es256(key.public_key, signing_input, signature):
             raise SignatureError("token signature is invalid")
         if type(client) is not str or not client:
             raise ClaimError("token header lacks the ALB's 'client'")
