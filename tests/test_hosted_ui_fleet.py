@@ -18,7 +18,6 @@ from devserver_support import PASSWORD, Dev, form_fields, running
 from redis_support import RedisServer
 from signin_support import APP, hosted_ui_client
 
-from cognito_guard.claims import Claims
 from cognito_guard.errors import HostedUIUnavailableError
 from cognito_guard.hosted_ui import MemorySessionStore, RedisSessionStore, SessionStore, TokenSet, WebRequest
 from cognito_guard.hosted_ui._stored_refresh import StoredRefresh
@@ -57,14 +56,14 @@ class Workers:
 
     def _worker(self, dev: Dev, clock: Clock, store: SessionStore) -> WebSignIn:
         client = hosted_ui_client(dev, clock)
-        refresh = client.refresh_sync
+        refresh = client._refresh_unverified_sync  # the token request of a stored session's refresh
 
-        def counting(refresh_token: str) -> tuple[TokenSet, Claims | None]:
+        def counting(refresh_token: str) -> TokenSet:
             with self._count_lock:
                 self.refreshes += 1
             return refresh(refresh_token)
 
-        client.refresh_sync = counting  # type: ignore[method-assign]
+        client._refresh_unverified_sync = counting  # type: ignore[method-assign]
         return WebSignIn.build(client, secret_key=SECRET, store=store, clock=clock)
 
     def close(self) -> None:

@@ -315,11 +315,16 @@ class HostedUIClient:
 
     def refresh_sync(self, refresh_token: str) -> tuple[TokenSet, Claims | None]:
         """Synchronous :meth:`refresh`."""
-        answer = self._post_sync(self.token_url, self._refresh_form(refresh_token), "Cognito's token endpoint")
-        tokens = self._token_set(answer, refresh_token=refresh_token)
+        tokens = self._refresh_unverified_sync(refresh_token)
         if tokens.id_token is None:
             return tokens, None
         return tokens, self.verify_id_token_sync(tokens.id_token, access_token=tokens.access_token)
+
+    def _refresh_unverified_sync(self, refresh_token: str) -> TokenSet:
+        """Cognito's answer to a refresh, its ID token not verified yet (for a caller that must keep the answer first:
+        with rotation the refresh token in it is the only one left). Raises as :meth:`refresh`."""
+        answer = self._post_sync(self.token_url, self._refresh_form(refresh_token), "Cognito's token endpoint")
+        return self._token_set(answer, refresh_token=refresh_token)
 
     def revoke_sync(self, refresh_token: str) -> None:
         """Synchronous :meth:`revoke`."""

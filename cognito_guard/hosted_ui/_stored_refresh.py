@@ -122,18 +122,21 @@ class StoredRefresh:
         if current is None or tokens is None or not tokens.refresh_token:
             raise SignInError("this session has ended")
         try:
-            fresh, claims = self._client.refresh_sync(tokens.refresh_token)
+            fresh = self._client._refresh_unverified_sync(tokens.refresh_token)
         except ServiceUnavailableError:
             self._store.set(f"{lock_key}-failed", {}, ttl=_FAILURE_SECONDS)
             raise
         except SignInError:
             self._sessions.end_stored(current)  # the refresh token is dead (revoked, expired): so is the session
             raise
-        if claims is None:
+        if fresh.id_token is None:
             self._sessions.end_stored(current)
             raise SignInError("Cognito's refresh answer has no ID token")
-        # With rotation, fresh.refresh_token is the new one: written here, the old one is never presented again.
+        # With rotation, fresh.refresh_token is the new one: written here, the old one is never presented again. It
+        # is written before the new ID token is verified: were the keys out of reach now, dropping Cognito's answer
+        # would leave only the replaced refresh token, and presenting it again signs the user out. Every use of the
+        # stored tokens verifies them first (a refused one ends the session there).
         if self._sessions.replace_stored(current, {**current.data, "tokens": fresh.to_dict()}) is None:
             raise SignInError("this session ended while it was being refreshed")
         logger.debug("refreshed a stored session")
-        return fresh, claims
+        return fresh, self._client.verify_id_token_sync(fresh.id_token, access_token=fresh.access_token)
