@@ -180,8 +180,10 @@ def _read_get_user(reply: Reply, claims: Claims, fresh: bool) -> Answer:
     status, document = reply.status, json_object(reply.body)
     if status == 200:
         attributes = document.get("UserAttributes") if document is not None else None
-        subs = [item.get("Value") for item in attributes or () if isinstance(item, dict) and item.get("Name") == "sub"]
-        if not isinstance(attributes, list) or subs != [claims.sub]:
+        if not isinstance(attributes, list):  # checked first: iterating a number would crash the check
+            return Answer(None, "GetUser answered 200 without the token's user")
+        subs = [item.get("Value") for item in attributes if isinstance(item, dict) and item.get("Name") == "sub"]
+        if subs != [claims.sub]:
             return Answer(None, "GetUser answered 200 without the token's user")
         return Answer(True)
     error = document.get("__type") if document is not None and status == 400 else None

@@ -3,11 +3,18 @@ fix."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import time
 
+import httpx
+import pytest
+import respx
+
+from cognito_guard import CognitoOnlineCheck
 from cognito_guard.cli import main
-from cognito_guard.errors import ConfigurationError
+from cognito_guard.errors import ConfigurationError, OnlineCheckUnavailableError
 from cognito_guard.revocation import RevocationList
+from cognito_guard.testing import LocalIssuer
 
 MALFORMED_URLS = [
     "redis://localhost:notaport/0",
@@ -31,3 +38,27 @@ def test_revoke_with_a_malformed_redis_url_exits_1_with_configuration_error(
     err = capsys.readouterr().err
     assert err.startswith("configuration_error: ")
     assert "s3cret" not in err
+
+
+# -- the online check: an odd GetUser answer is unavailability, never a crash -----------------------------------------
+GET_USER = "https://cognito-idp.eu-west-1.amazonaws.com/"  # the region of the `issuer` fixture's pool
+
+
+@pytest.mark.parametrize("attributes", [5, True, 2.5], ids=["int", "bool", "float"])
+@pytest.mark.parametrize("how", ["sync", "async"])
+async def test_get_user_answering_200_with_attributes_that_are_not_a_list_is_unavailability(
+    issuer: LocalIssuer, respx_mock: respx.MockRouter, attributes: object, how: str
+) -> None:
+    token = issuer.access_token(scopes=("aws.cognito.signin.user.admin",))
+    claims = issuer.verifier(token_use=None).verify_sync(token)
+    respx_mock.post(GET_USER).mock(
+        return_value=httpx.Response(200, json={"Username": "alice", "UserAttributes": attributes})
+    )
+    check = CognitoOnlineCheck(timeout=5)
+    try:
+        started = time.monotonic()
+        with pytest.raises(OnlineCheckUnavailableError):
+            await (check.check(token, claims) if how == "async" else asyncio.to_thread(check.check_sync, token, claims))
+        assert time.monotonic() - started < 4  # answered, not given up on at the timeout
+    finally:
+        await check.aclose()
