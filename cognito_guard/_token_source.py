@@ -240,10 +240,14 @@ class TokenSource:
             if failure is not None and now < failure.retry_at:
                 return failure
             if (yield ("acquire", (self._name, owner, self._lock_ttl))):
-                # Read again: the holder before us may have stored its token between our read and our lock.
+                # Read again: the holder before us may have stored its token (or its failure, whose backoff holds
+                # for us too) between our read and our lock.
                 shared, failure = self._read((yield ("get", (self._name,))))
-                if shared is not None and self._clock() < shared.renew_at:
+                now = self._clock()
+                if shared is not None and now < shared.renew_at:
                     outcome: Token | Failure = self._took(shared)
+                elif failure is not None and now < failure.retry_at:
+                    outcome = failure
                 else:
                     outcome = yield from self._fetch(failure)
                 yield ("release", (self._name, owner))
