@@ -36,6 +36,7 @@ from .errors import (
 )
 from .guards import Requirement
 from .jwks import JWKSCache, KeySet, SigningKey, StaticKeySet, check_key_url, load_jwks_file
+from .revocation import _MARGIN as _REVOCATION_MARGIN
 from .revocation import RevocationList
 
 __all__ = ["CognitoVerifier", "OnlineCheck", "TokenUse", "UserPool", "pool_issuers"]
@@ -178,16 +179,16 @@ class CognitoVerifier:
     client) and ``token_use`` (``"access"``, ``"id"`` or ``None`` for either).
 
     Options: ``issuer``/``jwks_uri``/``jwks``/``audience`` as in :class:`UserPool`; ``leeway`` seconds of clock skew
-    allowed on ``exp``/``iat``/``nbf`` (default 0); ``scopes`` all required, ``groups`` any one required (failures
-    raise :class:`~cognito_guard.errors.AuthorizationError`); ``algorithms`` allowed (default ``("RS256",)``, the only
-    one Cognito uses); ``max_token_length`` in characters (default 32 KiB); ``cache_size`` verified results kept
-    (default 10 000, 0 disables); ``jwks_cache`` to share keys between verifiers, or else ``http_client`` /
-    ``async_http_client`` to fetch with your own httpx clients and ``jwks_ttl`` / ``jwks_max_stale`` for the
-    verifier's own key cache (seconds keys count as fresh, default 300; seconds past that they keep serving while
-    refreshes fail, default 86400); ``revocations`` a :class:`~cognito_guard.revocation.RevocationList` consulted on
-    every verification, cached results included (a revoked token raises
-    :class:`~cognito_guard.errors.TokenRevokedError`, 401); ``online_check`` to ask Cognito whether a token is still
-    live (see :mod:`cognito_guard.online`); ``clock`` returning Unix seconds (tests).
+    allowed on ``exp``/``iat``/``nbf`` (default 0; at most 600 with ``revocations``); ``scopes`` all required,
+    ``groups`` any one required (failures raise :class:`~cognito_guard.errors.AuthorizationError`); ``algorithms``
+    allowed (default ``("RS256",)``, the only one Cognito uses); ``max_token_length`` in characters (default 32 KiB);
+    ``cache_size`` verified results kept (default 10 000, 0 disables); ``jwks_cache`` to share keys between verifiers,
+    or else ``http_client`` / ``async_http_client`` to fetch with your own httpx clients and ``jwks_ttl`` /
+    ``jwks_max_stale`` for the verifier's own key cache (seconds keys count as fresh, default 300; seconds past that
+    they keep serving while refreshes fail, default 86400); ``revocations`` a
+    :class:`~cognito_guard.revocation.RevocationList` consulted on every verification, cached results included (a
+    revoked token raises :class:`~cognito_guard.errors.TokenRevokedError`, 401); ``online_check`` to ask Cognito whether
+    a token is still live (see :mod:`cognito_guard.online`); ``clock`` returning Unix seconds (tests).
 
     Raises :class:`~cognito_guard.errors.ConfigurationError` on bad settings.
     """
@@ -324,6 +325,9 @@ class CognitoVerifier:
         )
         if revocations is not None and not isinstance(revocations, RevocationList):
             raise ConfigurationError("revocations must be a RevocationList")
+        if revocations is not None and leeway > _REVOCATION_MARGIN:
+            # A record outlives its token by this margin only: a larger leeway accepts the token once it is gone.
+            raise ConfigurationError(f"leeway must be at most {_REVOCATION_MARGIN:g} seconds with a revocation list")
         self._revocations = revocations
         self._online = online_check
         self._leeway = float(leeway)

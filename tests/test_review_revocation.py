@@ -62,3 +62,14 @@ async def test_get_user_answering_200_with_attributes_that_are_not_a_list_is_una
         assert time.monotonic() - started < 4  # answered, not given up on at the timeout
     finally:
         await check.aclose()
+
+
+# -- a record outlives every moment its token can be accepted --------------------------------------------------------
+def test_a_verifier_with_a_revocation_list_refuses_a_leeway_its_records_would_not_outlive(issuer: LocalIssuer) -> None:
+    # Records are kept 10 minutes past the token's end; a larger leeway accepted a revoked token once its record went.
+    with pytest.raises(ConfigurationError, match="leeway"):
+        issuer.verifier(revocations=RevocationList(), leeway=1800)
+
+
+def test_a_verifier_with_a_revocation_list_accepts_a_leeway_of_ten_minutes(issuer: LocalIssuer) -> None:
+    assert issuer.verifier(revocations=RevocationList(), leeway=600).revocations is not None
