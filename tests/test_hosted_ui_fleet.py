@@ -415,3 +415,68 @@ def test_a_page_view_with_a_live_session_costs_one_redis_command(
     web.client.close()
     store.close()
     assert after - before - 1 == 10  # one GET per view (the other call is the first INFO itself)
+
+
+# -- a refresh that overruns its lock ---------------------------------------------------------------------------------
+
+
+def overrunning(web: WebSignIn, during: Any) -> None:
+    """Make ``web``'s next token request call ``during()`` first: what other workers do while it is slow."""
+    refresh = web.client._refresh_unverified_sync
+
+    def slow(refresh_token: str) -> TokenSet:
+        during()
+        return refresh(refresh_token)
+
+    web.client._refresh_unverified_sync = slow  # type: ignore[method-assign]
+
+
+def stored(web: WebSignIn, cookies: dict[str, str]) -> Any:
+    session = web.sessions.load_stored(browser_request(cookies).cookies)
+    assert session is not None
+    return session
+
+
+def test_a_holder_that_overran_its_lock_leaves_the_next_holders_lock_alone(dev: Dev, clock: Clock) -> None:
+    store = MemorySessionStore(clock=clock)
+    fleet = Workers(dev, clock, store, count=1)
+    web = fleet.webs[0]
+    cookies, _ = sign_in(dev, web)
+    clock.advance(3600)
+    session = stored(web, cookies)
+    lock_key = web.sessions.refresh_lock_key(session)
+
+    def another_worker_takes_the_expired_lock() -> None:
+        clock.advance(60)  # longer than the lock's TTL
+        assert store.compare_and_set(lock_key, {"pid": 2}, ttl=60, version=0) == 1
+
+    overrunning(web, another_worker_takes_the_expired_lock)
+    StoredRefresh(web.sessions, web.client, lock_ttl=15, clock=clock).refresh(session)
+    fleet.close()
+
+    assert store.get_versioned(lock_key) == ({"pid": 2}, 1)
+
+
+def test_a_holder_whose_write_loses_to_another_workers_refresh_uses_that_refresh(dev: Dev, clock: Clock) -> None:
+    store = MemorySessionStore(clock=clock)
+    fleet = Workers(dev, clock, store, count=2)
+    slow, other = fleet.webs
+    cookies, _ = sign_in(dev, slow)
+    clock.advance(3600)
+    session = stored(slow, cookies)
+    theirs: list[TokenSet] = []
+
+    def the_other_worker_refreshes_first() -> None:
+        clock.advance(60)  # the slow worker's lock has expired: the other worker takes it and refreshes
+        result = other.check_sync(browser_request(cookies))
+        assert result.user is not None
+        theirs.append(result.user.tokens)
+
+    overrunning(slow, the_other_worker_refreshes_first)
+    tokens, claims = StoredRefresh(slow.sessions, slow.client, clock=clock).refresh(session)
+    kept = slow.sessions.reload(session)
+    fleet.close()
+
+    assert claims.username == "alice"
+    assert tokens.access_token == theirs[0].access_token  # the write that won, not a second version of the session
+    assert kept is not None

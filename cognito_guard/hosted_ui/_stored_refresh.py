@@ -80,12 +80,16 @@ class StoredRefresh:
         lock_key = self._sessions.refresh_lock_key(session)
         waited, interval = 0.0, 0.01
         while True:
+            taken = self._clock()
             lock = self._store.compare_and_set(lock_key, {"pid": os.getpid()}, ttl=self._lock_ttl, version=0)
             if lock is not None:
                 try:
                     return self._refresh_holding_the_lock(session, lock_key)
                 finally:
-                    self._store.delete_if(lock_key, version=lock)
+                    # A holder that overran its lock's TTL leaves it alone: the lock may now be another worker's,
+                    # and a new lock starts at the same version.
+                    if self._clock() - taken < self._lock_ttl:
+                        self._store.delete_if(lock_key, version=lock)
             # Another worker is refreshing: watch the session until it changes or the lock goes away.
             while True:
                 if waited >= self._wait:
@@ -127,6 +131,9 @@ class StoredRefresh:
             self._store.set(f"{lock_key}-failed", {}, ttl=_FAILURE_SECONDS)
             raise
         except SignInError:
+            done = self._refreshed_elsewhere(current)  # a worker that took over an overrun lock spent it first
+            if done is not None:
+                return done
             self._sessions.end_stored(current)  # the refresh token is dead (revoked, expired): so is the session
             raise
         if fresh.id_token is None:
@@ -137,6 +144,10 @@ class StoredRefresh:
         # would leave only the replaced refresh token, and presenting it again signs the user out. Every use of the
         # stored tokens verifies them first (a refused one ends the session there).
         if self._sessions.replace_stored(current, {**current.data, "tokens": fresh.to_dict()}) is None:
-            raise SignInError("this session ended while it was being refreshed")
+            # Signed out meanwhile (SignInError), or refreshed by a worker that took over an overrun lock: use that.
+            done = self._refreshed_elsewhere(current)
+            if done is None:
+                raise SignInError("this session changed while it was being refreshed")
+            return done
         logger.debug("refreshed a stored session")
         return fresh, self._client.verify_id_token_sync(fresh.id_token, access_token=fresh.access_token)
