@@ -47,7 +47,8 @@ def _revoke(args: argparse.Namespace) -> int:
                 done = f"revoked token jti={args.jti}"
             else:
                 revocations.sign_out_user(args.user, at=args.at)
-                done = f"signed out user sub={args.user} (tokens signed in until now are refused)"
+                until = "now" if args.at is None else f"{args.at:.15g} (Unix seconds)"
+                done = f"signed out user sub={args.user} (tokens signed in until {until} are refused)"
     except CognitoGuardError as error:
         print(f"{error.code}: {error.message}", file=sys.stderr)
         return 1

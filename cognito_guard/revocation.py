@@ -191,14 +191,14 @@ class RevocationList:
                 )
 
     def is_revoked(self, claims: Mapping[str, Any]) -> bool:
-        """Whether verified ``claims`` (a :class:`~cognito_guard.Claims` or a dict) name a revoked token."""
+        """Whether verified ``claims`` (a :class:`~cognito_guard.Claims` or a dict) name a revoked token.
+
+        Raises :class:`RevocationUnavailableError` when the list is staler than ``max_staleness`` (it cannot say)."""
         signed_in_at = claims.get("auth_time", claims.get("iat", 0))
         try:
             self.check(claims.get("origin_jti"), claims.get("jti"), claims.get("sub"), signed_in_at)
         except TokenRevokedError:
             return True
-        except RevocationUnavailableError:
-            return False
         return False
 
     # -- ways in ------------------------------------------------------------------------------------------------------

@@ -122,3 +122,10 @@ def test_the_console_script_revokes_for_an_operator(redis_url: str, worker_list:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "revoked sign-in family origin_jti=family-3"
     assert eventually(lambda: worker_list.is_revoked({"origin_jti": "family-3", "sub": "s", "iat": 0}))
+
+
+def test_signing_out_a_user_at_a_given_time_says_that_time(
+    redis_url: str, worker_list: RevocationList, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["revoke", "--redis-url", redis_url, "--user", "user-1", "--at", "1800000000"]) == 0
+    assert "signed in until 1800000000 (Unix seconds) are refused" in capsys.readouterr().out

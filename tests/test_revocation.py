@@ -311,3 +311,15 @@ def test_from_env_refuses_a_url_that_is_not_redis_without_echoing_it(url: str) -
 def test_from_env_refuses_a_bad_max_staleness(value: str) -> None:
     with pytest.raises(errors.ConfigurationError, match="COGNITO_REVOCATION_MAX_STALENESS"):
         RevocationList.from_env({"COGNITO_REVOCATION_MAX_STALENESS": value})
+
+
+def test_is_revoked_cannot_answer_for_a_list_past_its_max_staleness(clock: Clock) -> None:
+    from cognito_guard.errors import RevocationUnavailableError
+    from servers import free_port
+
+    revocations = RevocationList(redis_url=f"redis://127.0.0.1:{free_port()}/0", max_staleness=5, clock=clock)
+    try:
+        with pytest.raises(RevocationUnavailableError):
+            revocations.is_revoked({"origin_jti": "family-1", "sub": "s", "iat": 0})
+    finally:
+        revocations.close()
