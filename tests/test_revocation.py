@@ -314,8 +314,9 @@ def test_from_env_refuses_a_bad_max_staleness(value: str) -> None:
 
 
 def test_is_revoked_cannot_answer_for_a_list_past_its_max_staleness(clock: Clock) -> None:
-    from cognito_guard.errors import RevocationUnavailableError
     from servers import free_port
+
+    from cognito_guard.errors import RevocationUnavailableError
 
     revocations = RevocationList(redis_url=f"redis://127.0.0.1:{free_port()}/0", max_staleness=5, clock=clock)
     try:
