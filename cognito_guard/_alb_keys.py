@@ -13,6 +13,7 @@ import math
 import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Union
@@ -26,6 +27,7 @@ __all__ = ["UUID", "KeySource", "PemKeyServer", "alb_key_url", "load_keys", "par
 logger = logging.getLogger("cognito_guard.alb")
 
 KeySource = Union[Mapping[str, str | bytes], str, "os.PathLike[str]"]
+_MAX_UNKNOWN = 10_000  # kids the key server said it lacks, remembered for the cooldown
 _REGION = r"[a-z]{2,4}(?:-[a-z]+)+-\d+"
 # Only Application Load Balancers authenticate users: "loadbalancer/app/NAME/ID", in a 12-digit account.
 _ALB_ARN = re.compile(rf"arn:(aws(?:-[a-z]+)*):elasticloadbalancing:({_REGION}):\d{{12}}:loadbalancer/app/[\w-]+/\w+")
@@ -95,8 +97,9 @@ class PemKeyServer:
     - An unknown ``kid`` is fetched once, however many callers want it at the same time (one task per event loop,
       one lock for threads).
     - The server answering that it has no such key (404, or 403 as S3 says it) refuses that token with
-      :class:`KeyNotFoundError`, and for ``cooldown`` seconds every other unknown ``kid`` too, without a fetch:
-      someone may be sending made-up kids, don't let them drive our traffic to the key server.
+      :class:`KeyNotFoundError`, and that ``kid`` for ``cooldown`` seconds without a fetch (someone may be sending
+      it again and again). Only that ``kid``: a made-up one must not keep a newly published key refused, as keys are
+      fetched one ``kid`` at a time (at most 10 000 such kids are remembered, the oldest leaving first).
     - After a failed fetch (network, 5xx, garbage, too large, too slow) no unknown ``kid`` is fetched before an
       exponential backoff (``backoff`` doubling up to ``max_backoff``); meanwhile they get
       :class:`KeysUnavailableError` (503). Known keys keep verifying through any outage.
@@ -117,7 +120,7 @@ class PemKeyServer:
         self._max_keys = max_keys
         self._clock = clock
         self._keys: dict[str, SigningKey] = {}
-        self._refusing_until = -math.inf  # after a "no such key": unknown kids are refused until then
+        self._unknown: OrderedDict[str, float] = OrderedDict()  # kid the server said it lacks -> refused until
         self._next_attempt = -math.inf  # after a failed fetch: no fetch before then
         self._failures = 0
         self._attempts = 0
@@ -146,7 +149,8 @@ class PemKeyServer:
         if now < self._next_attempt:
             retry_after = max(1.0, self._next_attempt - now)
             raise KeysUnavailableError("signing keys are unavailable, try again later", retry_after=retry_after)
-        if now < self._refusing_until:
+        refused_until = self._unknown.get(kid)
+        if refused_until is not None and now < refused_until:
             raise KeyNotFoundError("token was signed by a key that the key server does not publish")
         return None
 
@@ -194,7 +198,7 @@ class PemKeyServer:
         try:
             key = fetch_sync(self._cache.sync_client(), url, self._cache.fetch_options, self._parser(kid))
         except Exception as error:  # whatever went wrong, it is a failed fetch: see failure_reason
-            self._record_failure(url, error)
+            self._record_failure(kid, url, error)
         else:
             self._record_key(key)
 
@@ -204,7 +208,7 @@ class PemKeyServer:
         try:
             key = await fetch_async(self._cache.async_client(), url, self._cache.fetch_options, self._parser(kid))
         except Exception as error:  # whatever went wrong, it is a failed fetch: see failure_reason
-            self._record_failure(url, error)
+            self._record_failure(kid, url, error)
         else:
             self._record_key(key)
 
@@ -216,14 +220,17 @@ class PemKeyServer:
         self._failures = 0
         self._next_attempt = -math.inf
 
-    def _record_failure(self, url: str, error: Exception) -> None:
+    def _record_failure(self, kid: str, url: str, error: Exception) -> None:
         now = self._clock()
         if isinstance(error, FetchError) and error.status in (403, 404):
             # The server is up and says there is no such key (S3, which serves GovCloud's keys, answers 403).
             self._failures = 0
             self._next_attempt = -math.inf
-            self._refusing_until = now + self._cooldown
-            logger.info("key server has no key at %s; unknown kids refused for %.1f s", url, self._cooldown)
+            self._unknown.pop(kid, None)
+            self._unknown[kid] = now + self._cooldown
+            while len(self._unknown) > _MAX_UNKNOWN:
+                self._unknown.popitem(last=False)
+            logger.info("key server has no key at %s; that kid is refused for %.1f s", url, self._cooldown)
             return
         if not isinstance(error, FetchError):  # not the network's doing: keep the traceback for whoever debugs
             logger.error("unexpected error fetching a key from %s", url, exc_info=error)

@@ -202,23 +202,42 @@ async def test_kid_the_key_server_does_not_know_is_refused_with_401(
 
 
 @BOTH_WAYS
-async def test_after_an_unknown_kid_other_unknown_kids_are_refused_without_a_fetch_for_the_cooldown(
+async def test_an_unknown_kid_is_refused_again_without_a_fetch_for_the_cooldown(
     respx_mock: Any, alb: LocalAlb, clock: Clock, how: How
 ) -> None:
     route = respx_mock.get(url__startswith=KEY_SERVER).mock(return_value=httpx.Response(404))
     verifier = online(alb, clock, cooldown=10)
-    made_up = [AlbKeyPair() for _ in range(5)]
+    made_up = AlbKeyPair()
 
-    for key in made_up:
+    for _ in range(5):
         with pytest.raises(KeyNotFoundError):
-            await check(verifier, alb.data_token(key=key), how)
+            await check(verifier, alb.data_token(key=made_up), how)
     assert route.call_count == 1
     clock.advance(10)
     with pytest.raises(KeyNotFoundError):
-        await check(verifier, alb.data_token(key=made_up[0]), how)
+        await check(verifier, alb.data_token(key=made_up), how)
     await verifier.aclose()
 
     assert route.call_count == 2
+
+
+@BOTH_WAYS
+async def test_a_made_up_kid_does_not_keep_a_newly_published_key_refused(
+    respx_mock: Any, alb: LocalAlb, clock: Clock, how: How
+) -> None:
+    # Keys are fetched one kid at a time: a refusal of one unknown kid must not spread to the next new key (a
+    # rotation), or anyone sending made-up kids with our ALB's ARN could keep the new key refused.
+    alb.mock_keys(respx_mock)
+    verifier = online(alb, clock, cooldown=10)
+    with pytest.raises(KeyNotFoundError):
+        await check(verifier, alb.data_token(key=AlbKeyPair()), how)
+
+    rotated = alb.rotate()
+    claims = await check(verifier, alb.data_token(username="bob"), how)
+    await verifier.aclose()
+
+    assert claims.username == "bob"
+    assert rotated.kid in respx_mock.calls.last.request.url.path
 
 
 @BOTH_WAYS
