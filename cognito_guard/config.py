@@ -88,6 +88,13 @@ class _Reader:
             raise ConfigurationError(f"{name} is not set in the {self.source} (one app client id, or several)")
         return tuple(items)
 
+    def redis_url(self) -> str | None:
+        url = self.text("COGNITO_REDIS_URL")
+        return None if url is None else check_redis_url(url, "COGNITO_REDIS_URL")
+
+    def revocation_max_staleness(self) -> float | None:
+        return self.seconds("COGNITO_REVOCATION_MAX_STALENESS", low=0, high=86400, low_included=False)
+
     def seconds(self, name: str, *, low: float, high: float, low_included: bool = True) -> float | None:
         """A number of seconds in ``[low, high]`` (``(low, high]`` without ``low_included``), or None when unset."""
         value = self.raw(name)
@@ -171,10 +178,8 @@ class Settings:
             leeway=read.seconds("COGNITO_LEEWAY", low=0, high=86400) or 0.0,
             jwks_ttl=read.seconds("COGNITO_JWKS_TTL", low=0, high=86400, low_included=False),
             jwks_max_stale=read.seconds("COGNITO_JWKS_MAX_STALE", low=0, high=7 * 86400),
-            redis_url=_redis_url(read.text("COGNITO_REDIS_URL")),
-            revocation_max_staleness=read.seconds(
-                "COGNITO_REVOCATION_MAX_STALENESS", low=0, high=86400, low_included=False
-            ),
+            redis_url=read.redis_url(),
+            revocation_max_staleness=read.revocation_max_staleness(),
         )
 
     @classmethod
@@ -217,8 +222,11 @@ class Settings:
         return CognitoVerifier(**{**settings, **options})
 
 
-def _redis_url(url: str | None) -> str | None:
-    return None if url is None else check_redis_url(url, "COGNITO_REDIS_URL")
+def revocation_settings(values: Mapping[str, Any], *, source: str = "environment") -> tuple[str | None, float | None]:
+    """``COGNITO_REDIS_URL`` and ``COGNITO_REVOCATION_MAX_STALENESS`` read from ``values`` as :class:`Settings` reads
+    them (None when unset). Raises :class:`ConfigurationError` naming a bad variable, never echoing the URL."""
+    read = _Reader(values, None, source)
+    return read.redis_url(), read.revocation_max_staleness()
 
 
 def verifier_from_env(environ: Mapping[str, str] | None = None, **options: Any) -> CognitoVerifier:

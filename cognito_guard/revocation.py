@@ -155,21 +155,14 @@ class RevocationList:
 
         ``COGNITO_REVOCATION_MAX_STALENESS`` (seconds) sets ``max_staleness``; ``options`` win over the environment.
         Raises :class:`ConfigurationError` naming a bad variable."""
-        from ._redis import check_redis_url
+        from .config import revocation_settings  # config builds verifiers, which import this module
 
-        environ = os.environ if environ is None else environ
+        url, staleness = revocation_settings(os.environ if environ is None else environ)
         settings: dict[str, Any] = {}
-        url = (environ.get("COGNITO_REDIS_URL") or "").strip()
-        if url:
-            settings["redis_url"] = check_redis_url(url)
-        staleness = (environ.get("COGNITO_REVOCATION_MAX_STALENESS") or "").strip()
-        if staleness:
-            try:
-                settings["max_staleness"] = float(staleness)
-            except ValueError:
-                raise ConfigurationError("COGNITO_REVOCATION_MAX_STALENESS must be a number of seconds") from None
-            if not 0 < settings["max_staleness"] < math.inf:
-                raise ConfigurationError("COGNITO_REVOCATION_MAX_STALENESS must be a positive number of seconds")
+        if url is not None:
+            settings["redis_url"] = url
+        if staleness is not None:
+            settings["max_staleness"] = staleness
         return cls(**{**settings, **options})
 
     # -- the check (hot path: three dict lookups) --------------------------------------------------------------------

@@ -307,7 +307,7 @@ def test_from_env_refuses_a_url_that_is_not_redis_without_echoing_it(url: str) -
     assert url not in raised.value.message
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "-5", "inf"])
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "inf", "86401"])
 def test_from_env_refuses_a_bad_max_staleness(value: str) -> None:
     with pytest.raises(errors.ConfigurationError, match="COGNITO_REVOCATION_MAX_STALENESS"):
         RevocationList.from_env({"COGNITO_REVOCATION_MAX_STALENESS": value})
